@@ -1,0 +1,33 @@
+# Two commands matter: `make run` (the starter on 127.0.0.1:8000, embedded
+# defaults) and `make test` (the whole suite). Both bootstrap their tools:
+# only Python 3.11+, pip, git and make are assumed.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := uv>=0.9,<0.14
+
+.PHONY: run test lint sync bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet "$(UV_VERSION)"
+
+sync: $(UV)
+	$(UV) sync --all-packages --locked
+
+run: sync
+	$(UV) run --no-sync uvicorn starter.main:app --host 127.0.0.1 --port 8000
+
+test: sync
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+lint: sync
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy
+
+bench: sync
+	$(UV) run --no-sync python bench/run_all.py
+
+clean:
+	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""One AsyncExitStack for every feature's lifespan, the app's own innermost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from riso._registry import Registry
+
+AppLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+
+
+def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
+    """A lifespan that starts features in order and stops them in reverse.
+
+    If a feature fails to start, the exit stack stops the ones already started
+    before the error propagates.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Mapping[str, Any] | None]:
+        state: dict[str, Any] = {}
+        registry.phase = "starting"
+        try:
+            async with AsyncExitStack() as stack:
+                for info in registry.active:
+                    feature_lifespan = info.feature.lifespan if info.feature else None
+                    if feature_lifespan is not None:
+                        state.update(
+                            await stack.enter_async_context(feature_lifespan(app, info.settings))
+                            or {}
+                        )
+                state.update(await stack.enter_async_context(app_lifespan(app)) or {})
+                registry.phase = "running"
+                try:
+                    # Starlette refuses a non-None state on servers without state support.
+                    yield state or None
+                finally:
+                    # Set before anything stops, so readiness can fail while draining.
+                    registry.phase = "stopping"
+        finally:
+            registry.phase = "stopped"
+
+    return lifespan
