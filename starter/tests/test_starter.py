@@ -1,5 +1,4 @@
 from fastapi.testclient import TestClient
-
 from starter.main import app
 
 

@@ -1,8 +1,7 @@
 """The starter app: FastAPI plus whatever riso features are installed."""
 
-from fastapi import FastAPI
-
 import riso
+from fastapi import FastAPI
 
 app = FastAPI(title="riso starter")
 riso.include(app)

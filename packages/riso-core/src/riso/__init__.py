@@ -2,6 +2,7 @@
 
 from riso._checks import CheckContext, CheckMessage, Level, SystemCheck
 from riso._cli_support import pass_app
+from riso._context import current_request_id, request_id_var
 from riso._exceptions import (
     AppNotFoundError,
     AppStateError,
@@ -50,7 +51,9 @@ __all__ = [
     "SettingsError",
     "Stage",
     "SystemCheck",
+    "current_request_id",
     "include",
     "pass_app",
     "registry",
+    "request_id_var",
 ]
