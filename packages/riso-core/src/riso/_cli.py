@@ -9,7 +9,7 @@ import click
 from fastapi import FastAPI
 
 from riso import _discovery
-from riso._checks import CheckContext, Level, core_checks, run_checks
+from riso._checks import CheckContext, Level, SystemCheck, core_checks, run_checks
 from riso._cli_support import CliState, pass_app
 from riso._exceptions import DiscoveryError, RisoError
 from riso._registry import registry
@@ -56,7 +56,9 @@ def features(app: FastAPI) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 @cli.command()
@@ -65,7 +67,7 @@ def features(app: FastAPI) -> None:
 def check(app: FastAPI, deploy: bool) -> None:
     """Run every feature's system checks; exit 1 if an error remains."""
     reg = registry(app)
-    checks = [core_checks]
+    checks: list[SystemCheck] = [core_checks]
     for info in reg.active:
         if info.feature is not None:
             checks.extend(info.feature.system_checks)

@@ -20,7 +20,9 @@ from riso._exceptions import AppNotFoundError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_HOW = 'pass --app module:attr, set RISO_APP, or add [tool.riso] app = "module:attr" to pyproject.toml'
+_HOW = (
+    'pass --app module:attr, set RISO_APP, or add [tool.riso] app = "module:attr" to pyproject.toml'
+)
 
 
 def find_app_spec(option: str | None, cwd: Path) -> tuple[str, str, Path]:
@@ -96,7 +98,7 @@ def pass_app(f: Callable[Concatenate[FastAPI, P], R]) -> Callable[P, R]:
     def wrapper(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
         return ctx.invoke(f, ctx.ensure_object(_state_type()).load_app(), *args, **kwargs)
 
-    return update_wrapper(wrapper, f)  # type: ignore[return-value]
+    return update_wrapper(wrapper, f)
 
 
 def _state_type() -> type[CliState]:

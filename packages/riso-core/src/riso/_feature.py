@@ -28,9 +28,7 @@ STAGES: tuple[Stage, ...] = ("outer", "telemetry", "security", "inner")
 
 #: A feature's lifespan: entered at startup with the app and the feature's
 #: settings; whatever mapping it yields is merged into the lifespan state.
-Lifespan = Callable[
-    ["FastAPI", SettingsT], AbstractAsyncContextManager["Mapping[str, Any] | None"]
-]
+Lifespan = Callable[["FastAPI", SettingsT], AbstractAsyncContextManager["Mapping[str, Any] | None"]]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -86,7 +86,7 @@ def resolve(
     _check_core(by_name, loaded)
     sequence = order({name: f.requires for name, f in loaded.items()})
     settings = load_settings(
-        (name, loaded[name].settings) for name in sequence if loaded[name].settings is not None
+        (name, model) for name in sequence if (model := loaded[name].settings) is not None
     )
 
     infos: list[FeatureInfo] = [
@@ -205,7 +205,8 @@ def _apply(app: FastAPI, registry: Registry) -> None:
         for router in info.feature.routers:
             app.include_router(router)
 
-    app.router.lifespan_context = _lifespan.compose(registry, app.router.lifespan_context)
+    composed = _lifespan.compose(registry, app.router.lifespan_context)
+    app.router.lifespan_context = composed  # type: ignore[assignment]
 
 
 def _wrap_outer(app: FastAPI, outer: list[StarletteMiddleware]) -> None:

@@ -27,11 +27,9 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
                 for info in registry.active:
                     feature_lifespan = info.feature.lifespan if info.feature else None
                     if feature_lifespan is not None:
-                        state.update(
-                            await stack.enter_async_context(feature_lifespan(app, info.settings))
-                            or {}
-                        )
-                state.update(await stack.enter_async_context(app_lifespan(app)) or {})
+                        entered = feature_lifespan(app, info.settings)
+                        state.update(await _enter(stack, entered))
+                state.update(await _enter(stack, app_lifespan(app)))
                 registry.phase = "running"
                 try:
                     # Starlette refuses a non-None state on servers without state support.
@@ -43,3 +41,9 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
             registry.phase = "stopped"
 
     return lifespan
+
+
+async def _enter(
+    stack: AsyncExitStack, cm: AbstractAsyncContextManager[Mapping[str, Any] | None]
+) -> Mapping[str, Any]:
+    return await stack.enter_async_context(cm) or {}

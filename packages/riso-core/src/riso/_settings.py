@@ -54,22 +54,28 @@ def _split(value: str) -> list[str]:
 
 
 def variable_name(model: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
-    """The environment variable a validation error location corresponds to."""
+    """The environment variable(s) a validation error location corresponds to."""
     if not loc:
         return str(model.model_config.get("env_prefix", "")).upper() or model.__name__
-    field_name = str(loc[0])
-    info = model.model_fields.get(field_name)
+    head = str(loc[0])
     nested = "".join(f"__{part}" for part in loc[1:]).upper()
-    if info is not None:
-        alias = info.validation_alias
-        if isinstance(alias, str):
-            return alias.upper() + nested
-        if isinstance(alias, AliasChoices):
-            names = [c for c in alias.choices if isinstance(c, str)]
-            if names:
-                return " or ".join(n.upper() for n in names) + nested
+    for name, info in model.model_fields.items():
+        aliases = _alias_names(info.validation_alias)
+        # pydantic reports the field name, or the first alias when there is one
+        if name == head or head in aliases:
+            if aliases:
+                return " or ".join(alias.upper() for alias in aliases) + nested
+            break
     prefix = str(model.model_config.get("env_prefix", ""))
-    return (prefix + field_name).upper() + nested
+    return (prefix + head).upper() + nested
+
+
+def _alias_names(alias: object) -> list[str]:
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return []
 
 
 def load_settings(models: Iterable[tuple[str, type[BaseSettings]]]) -> dict[str, BaseSettings]:

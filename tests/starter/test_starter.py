@@ -1,4 +1,5 @@
 from fastapi.testclient import TestClient
+
 from starter.main import app
 
 
@@ -13,4 +14,3 @@ def test_starter_is_composed_by_riso() -> None:
     import riso
 
     assert riso.registry(app).phase in {"included", "stopped"}
-
