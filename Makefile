@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := uv>=0.9,<0.14
 
-.PHONY: run test lint sync bench clean
+.PHONY: run test lint sync bench audit clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,6 +28,9 @@ lint: sync
 
 bench: sync
 	$(UV) run --no-sync python bench/run_all.py
+
+audit: sync
+	bash scripts/audit.sh
 
 clean:
 	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
