@@ -1,0 +1,89 @@
+"""riso-auth: accounts, argon2id passwords, rotating JWT sessions, scopes and rate limits.
+
+``riso.include(app)`` adds the ``/auth`` endpoints; endpoints of the app use
+``CurrentUser``, ``OptionalUser``, ``VerifiedUser``, ``SuperUser`` and
+``require_scopes(...)``.
+"""
+
+from riso_auth._deps import (
+    CurrentUser,
+    OptionalUser,
+    SuperUser,
+    VerifiedUser,
+    authenticate_request,
+    oauth2_scheme,
+    require_scopes,
+)
+from riso_auth._exceptions import (
+    AccountExistsError,
+    AuthConfigError,
+    AuthError,
+    InvalidTokenError,
+    PasswordPolicyError,
+    RateLimitedError,
+)
+from riso_auth._feature import feature
+from riso_auth._mail import LogMailSender, MailMessage, MailSender
+from riso_auth._models import (
+    AuthSession,
+    DeniedToken,
+    OneTimeToken,
+    RateCounter,
+    RefreshToken,
+    User,
+)
+from riso_auth._runtime import AuthRuntime, Principal, TokenPair
+from riso_auth._settings import AuthSettings
+
+__version__ = "0.1.0"
+
+#: an alias: ``CurrentUser`` already requires an active account
+ActiveUser = CurrentUser
+
+
+def runtime(app: object) -> AuthRuntime:
+    """riso-auth's state for ``app`` (token and password services, account operations)."""
+    from riso_auth._deps import runtime_of
+
+    return runtime_of(app)
+
+
+def set_mail_sender(app: object, sender: object) -> None:
+    """Replace the mail sender of ``app``: an object with ``send(message)`` or a callable."""
+    from riso_auth._mail import as_sender
+
+    runtime(app).mail = as_sender(sender)
+
+
+__all__ = [
+    "AccountExistsError",
+    "ActiveUser",
+    "AuthConfigError",
+    "AuthError",
+    "AuthRuntime",
+    "AuthSession",
+    "AuthSettings",
+    "CurrentUser",
+    "DeniedToken",
+    "InvalidTokenError",
+    "LogMailSender",
+    "MailMessage",
+    "MailSender",
+    "OneTimeToken",
+    "OptionalUser",
+    "PasswordPolicyError",
+    "Principal",
+    "RateCounter",
+    "RateLimitedError",
+    "RefreshToken",
+    "SuperUser",
+    "TokenPair",
+    "User",
+    "VerifiedUser",
+    "authenticate_request",
+    "feature",
+    "oauth2_scheme",
+    "require_scopes",
+    "runtime",
+    "set_mail_sender",
+]

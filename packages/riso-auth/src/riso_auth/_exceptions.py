@@ -1,0 +1,48 @@
+"""Every error riso-auth raises derives from one root, ``AuthError``.
+
+The tree::
+
+    riso.RisoError
+    └── AuthError                 root of riso-auth's errors
+        ├── AuthConfigError       settings or key files cannot be used
+        ├── InvalidTokenError     a token is forged, malformed, expired or of the wrong type
+        ├── PasswordPolicyError   a new password is too short, too long or too common
+        ├── AccountExistsError    an account with that email already exists
+        └── RateLimitedError      too many attempts; carries ``retry_after`` seconds
+
+HTTP handlers turn ``InvalidTokenError`` into a 401 with ``WWW-Authenticate:
+Bearer`` ``PasswordPolicyError`` into a 422 and
+``RateLimitedError`` into a 429 with ``Retry-After``; the others never reach a client.
+"""
+
+from __future__ import annotations
+
+import riso
+
+
+class AuthError(riso.RisoError):
+    """Root of every riso-auth error."""
+
+
+class AuthConfigError(AuthError):
+    """The configuration cannot be used (key files, algorithms, secret)."""
+
+
+class InvalidTokenError(AuthError):
+    """A token was rejected; the message is safe to log, never shown to clients in detail."""
+
+
+class PasswordPolicyError(AuthError):
+    """A new password does not meet the policy; the message is shown to the user."""
+
+
+class AccountExistsError(AuthError):
+    """An account with that email already exists."""
+
+
+class RateLimitedError(AuthError):
+    """Too many attempts; the client may retry after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many attempts; retry after {retry_after} seconds")
+        self.retry_after = retry_after

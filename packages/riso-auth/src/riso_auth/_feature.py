@@ -1,0 +1,101 @@
+"""The ``riso.Feature`` riso-auth registers under the ``riso.features`` entry points."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import riso
+from riso_auth._checks import check_settings
+from riso_auth._cli import cli
+from riso_auth._exceptions import (
+    AccountExistsError,
+    InvalidTokenError,
+    PasswordPolicyError,
+    RateLimitedError,
+)
+from riso_auth._models import tables
+from riso_auth._router import router
+from riso_auth._runtime import AuthRuntime
+from riso_auth._settings import AuthSettings
+
+
+def _on_include(app: FastAPI, settings: AuthSettings) -> None:
+    # the registry is stored on the app only after every on_include hook ran
+    production = riso.CoreSettings().is_production
+    app.state.riso_auth = AuthRuntime(app, settings, production=production)
+    for exc_type, handler in _HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)
+    if importlib.util.find_spec("riso_tasks") is not None:
+        # register the mail task, in the app and in a worker that includes it
+        importlib.import_module("riso_auth._tasks")
+
+
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitedError)
+    return JSONResponse(
+        {"detail": "Too many attempts; try again later"},
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+async def _policy(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _exists(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+async def _invalid_token(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "Invalid or expired token"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+_HANDLERS = {
+    RateLimitedError: _rate_limited,
+    PasswordPolicyError: _policy,
+    AccountExistsError: _exists,
+    InvalidTokenError: _invalid_token,
+}
+
+
+@asynccontextmanager
+async def _lifespan(
+    app: FastAPI, settings: AuthSettings
+) -> AsyncIterator[Mapping[str, Any] | None]:
+    runtime: AuthRuntime = app.state.riso_auth
+    runtime.check_startable()
+    await runtime.passwords.warm_up()
+    try:
+        yield None
+    finally:
+        await runtime.close()
+
+
+def _system_checks(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
+    return check_settings(ctx)
+
+
+feature: riso.Feature[AuthSettings] = riso.Feature(
+    name="auth",
+    core=">=0.1,<0.2",
+    settings=AuthSettings,
+    requires=("db",),
+    routers=[router],
+    lifespan=_lifespan,
+    system_checks=[_system_checks],
+    cli=cli,
+    migrations=riso.Migrations(versions="riso_auth.migrations", metadata=tables),
+    on_include=_on_include,
+)

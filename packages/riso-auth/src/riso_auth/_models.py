@@ -1,0 +1,125 @@
+"""The tables riso-auth owns (created by its own migrations: ``riso db upgrade``).
+
+============================  =====================================================
+table                         holds
+============================  =====================================================
+``auth_users``                accounts: email (lower-cased, unique), password hash,
+                              flags, scopes, the security stamp
+``auth_sessions``             one refresh chain per login: absolute expiry, revocation
+``auth_refresh_tokens``       every refresh token issued in a chain, spent or not
+``auth_denylist``             access tokens revoked before they expire (by ``jti``)
+``auth_one_time_tokens``      reset / verification tokens, each usable once
+``auth_rate_limits``          fixed-window counters shared by every instance
+============================  =====================================================
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Table
+from sqlalchemy.orm import Mapped, mapped_column
+
+from riso_db import Model, PrimaryKeyMixin, TimestampMixin, UtcDateTime
+
+
+def new_stamp() -> str:
+    return secrets.token_hex(16)
+
+
+class User(PrimaryKeyMixin, TimestampMixin, Model):
+    """An account. ``email`` is stored lower-cased, so uniqueness ignores case."""
+
+    __tablename__ = "auth_users"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: space-separated OAuth2 scopes granted to the account
+    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    #: changes on password change/reset and deactivation: every token bound
+    #: to the old value stops working
+    security_stamp: Mapped[str] = mapped_column(String(32), default=new_stamp)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class AuthSession(Model):
+    """A refresh chain: every token rotated from one login."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    absolute_expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class RefreshToken(Model):
+    """One refresh token; ``used_at`` is set once, when it is exchanged."""
+
+    __tablename__ = "auth_refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: SHA-256 of the token text: the database never holds a usable token
+    token_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class DeniedToken(Model):
+    """An access token revoked before its expiry; the row may go once it expires."""
+
+    __tablename__ = "auth_denylist"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class OneTimeToken(Model):
+    """A password-reset or email-verification token, spent on first use."""
+
+    __tablename__ = "auth_one_time_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class RateCounter(Model):
+    """Events counted for one bucket (what is limited) in one fixed window."""
+
+    __tablename__ = "auth_rate_limits"
+
+    bucket: Mapped[str] = mapped_column(String(191), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    #: epoch seconds after which the row can be deleted
+    expires: Mapped[int] = mapped_column(Integer, index=True)
+
+
+def tables() -> list[Table]:
+    """The tables riso-auth owns, for its migrations."""
+    return [
+        m.__table__  # type: ignore[misc]
+        for m in (User, AuthSession, RefreshToken, DeniedToken, OneTimeToken, RateCounter)
+    ]

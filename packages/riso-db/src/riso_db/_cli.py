@@ -1,0 +1,162 @@
+"""``riso db ...``: migrations from the command line.
+
+Alembic is imported by the commands, not by this module, so loading the
+feature stays cheap.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+from fastapi import FastAPI
+
+import riso
+from riso_db._database import database
+
+
+@click.group("db")
+def cli() -> None:
+    """Database migrations: every feature's tree, then the app's."""
+
+
+@cli.command()
+@riso.pass_app
+def upgrade(app: FastAPI) -> None:
+    """Upgrade every tree to its head (features in dependency order, then the app)."""
+    from riso_db._migrations import upgrade as run_upgrade
+
+    run_upgrade(app, echo=click.echo)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("tree")
+@click.argument("target")
+@riso.pass_app
+def downgrade(app: FastAPI, tree: str, target: str) -> None:
+    """Downgrade TREE (a feature name, or "app") to TARGET (a revision, -1 or base)."""
+    from riso_db import _migrations as m
+
+    db = database(app)
+    trees = m.all_trees(app)
+    try:
+        m.downgrade_tree(db, m.find_tree(trees, tree), trees, target, echo=click.echo)
+    finally:
+        db.dispose_sync()
+
+
+@cli.command()
+@riso.pass_app
+def current(app: FastAPI) -> None:
+    """Each tree's revision against its head: at head, behind or ahead."""
+    from riso_db import _migrations as m
+
+    db = database(app)
+    try:
+        with m.connect(db) as connection:
+            found = m.states(connection, m.all_trees(app))
+    finally:
+        db.dispose_sync()
+    rows = [("TREE", "VERSION TABLE", "CURRENT", "HEAD", "STATUS")]
+    for state in found:
+        rows.append(
+            (
+                state.tree.name,
+                state.tree.version_table,
+                ", ".join(state.current) or "-",
+                ", ".join(state.heads) or "-",
+                state.status,
+            )
+        )
+    _table(rows)
+
+
+@cli.command()
+@riso.pass_app
+def check(app: FastAPI) -> None:
+    """Exit 1 when a tree is behind or ahead, or the app's models differ from its schema."""
+    from riso_db import _migrations as m
+
+    db = database(app)
+    trees = m.all_trees(app)
+    problems: list[str] = []
+    try:
+        with m.connect(db) as connection:
+            for state in m.states(connection, trees):
+                if state.status != "at head":
+                    problems.append(
+                        f"tree '{state.tree.name}' is {state.status}: at "
+                        f"{', '.join(state.current) or '(empty)'}, head "
+                        f"{', '.join(state.heads) or '(none)'}"
+                    )
+        if not problems:
+            diffs = m.app_diffs(db, trees)
+            if diffs:
+                problems.append(
+                    f"the app's models differ from the database ({len(diffs)} change(s)); "
+                    "run: riso db revision --autogenerate -m MESSAGE"
+                )
+                problems.extend(f"  {diff!r}" for diff in diffs[:20])
+    finally:
+        db.dispose_sync()
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    click.echo("every migration tree is at its head and the models match the schema")
+
+
+@cli.command()
+@click.argument("tree", required=False)
+@riso.pass_app
+def history(app: FastAPI, tree: str | None) -> None:
+    """List the revisions of every tree (or of TREE), newest first."""
+    from riso_db import _migrations as m
+
+    trees = m.all_trees(app)
+    selected = [m.find_tree(trees, tree)] if tree else trees
+    for item in selected:
+        click.echo(f"{item.name} ({item.version_table}, {item.versions_dir}):")
+        if not item.heads:
+            click.echo("  (no revisions)")
+            continue
+        for script in item.script.walk_revisions():
+            heads = " (head)" if script.is_head else ""
+            click.echo(
+                f"  {script.down_revision or '<base>'} -> {script.revision}{heads}, {script.doc}"
+            )
+
+
+@cli.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
+@click.option(
+    "--tree",
+    default="app",
+    show_default=True,
+    help="The tree to add to (feature authors: their feature's name).",
+)
+@riso.pass_app
+def revision(app: FastAPI, message: str, autogenerate: bool, tree: str) -> None:
+    """Write a new revision script into the app's migrations folder."""
+    from riso_db import _migrations as m
+
+    db = database(app)
+    trees = m.all_trees(app)
+    try:
+        paths = m.generate_revision(
+            db, m.find_tree(trees, tree), trees, message, autogenerate=autogenerate
+        )
+    finally:
+        db.dispose_sync()
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )

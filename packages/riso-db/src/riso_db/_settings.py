@@ -1,0 +1,62 @@
+"""``RISO_DB_*`` settings."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from riso import Settings
+from riso_db._exceptions import DatabaseUrlError
+from riso_db._url import DatabaseUrls, parse_url
+
+#: used when neither RISO_DB_URL nor DATABASE_URL is set
+DEFAULT_URL = "sqlite:///./riso.db"
+
+
+class DbSettings(Settings):
+    """Database settings. The URL is a secret: it never appears in a repr or a log line."""
+
+    model_config = SettingsConfigDict(env_prefix="RISO_DB_")
+
+    #: the database; ``RISO_DB_URL``, else ``DATABASE_URL``, else a SQLite file here
+    url: SecretStr = Field(
+        default=SecretStr(DEFAULT_URL),
+        validation_alias=AliasChoices("RISO_DB_URL", "DATABASE_URL"),
+    )
+    #: connections kept open per process (engine); ignored for in-memory SQLite
+    pool_size: int = Field(default=5, ge=1)
+    #: connections opened beyond ``pool_size`` under load
+    max_overflow: int = Field(default=10, ge=0)
+    #: seconds a request waits for a pooled connection before failing
+    pool_timeout: float = Field(default=30.0, gt=0)
+    #: seconds after which a connection is replaced (below the usual server/proxy idle cuts)
+    pool_recycle: int = Field(default=1800, ge=-1)
+    #: test each connection on checkout, so a restarted server costs no failed request
+    pool_pre_ping: bool = True
+    #: seconds to wait when opening a connection (SQLite: to wait for a lock)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    #: seconds the ``SELECT 1`` health check may take
+    health_timeout: float = Field(default=2.0, gt=0)
+    #: log every SQL statement (development only)
+    echo: bool = False
+    #: the application's own migrations folder (default: ``migrations/`` beside the app)
+    migrations: str | None = None
+    #: seconds ``riso db upgrade`` waits for another process holding the migration lock
+    lock_timeout: float = Field(default=600.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            parse_url(value.get_secret_value())
+        except DatabaseUrlError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def urls(self) -> DatabaseUrls:
+        return parse_url(self.url.get_secret_value())
+
+    @property
+    def is_default_url(self) -> bool:
+        return self.url.get_secret_value() == DEFAULT_URL

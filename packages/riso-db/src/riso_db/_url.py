@@ -1,0 +1,135 @@
+"""One URL in, the async and sync SQLAlchemy URLs out.
+
+Users paste URLs in many spellings (``postgres://`` from Heroku-style
+platforms, ``postgresql://``, ``mysql://``, ``sqlite:///``); riso-db picks the
+drivers itself so that the app (async) and workers or the CLI (sync) talk to
+the same database from one setting:
+
+============  ====================  =================  ====================
+dialect       async driver          sync driver        extra
+============  ====================  =================  ====================
+sqlite        aiosqlite             sqlite3 (stdlib)   (always installed)
+postgresql    psycopg 3             psycopg 3          ``riso-db[postgres]``
+mysql         aiomysql              PyMySQL            ``riso-db[mysql]``
+============  ====================  =================  ====================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from riso_db._exceptions import MissingDriverError, UnsupportedUrlError
+
+Dialect = Literal["sqlite", "postgresql", "mysql"]
+
+_BACKENDS: dict[str, Dialect] = {
+    "sqlite": "sqlite",
+    "postgres": "postgresql",
+    "postgresql": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+#: dialect -> (async driver, sync driver)
+_DRIVERS: dict[Dialect, tuple[str, str]] = {
+    "sqlite": ("aiosqlite", "pysqlite"),
+    "postgresql": ("psycopg", "psycopg"),
+    "mysql": ("aiomysql", "pymysql"),
+}
+#: drivers a user may spell out in the URL; riso-db replaces them by its pair
+_ACCEPTED: dict[Dialect, frozenset[str]] = {
+    "sqlite": frozenset({"aiosqlite", "pysqlite"}),
+    "postgresql": frozenset({"psycopg", "psycopg_async"}),
+    "mysql": frozenset({"aiomysql", "pymysql"}),
+}
+#: dialect -> (modules that must be importable, extra that installs them, label)
+_REQUIRED: dict[Dialect, tuple[tuple[str, ...], str, str]] = {
+    "sqlite": (("aiosqlite",), "riso-db", "SQLite"),
+    "postgresql": (("psycopg",), "riso-db[postgres]", "PostgreSQL"),
+    "mysql": (("aiomysql", "pymysql"), "riso-db[mysql]", "MySQL/MariaDB"),
+}
+_EXAMPLES = "postgresql://user:password@host/db, mysql://user:password@host/db or sqlite:///file.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrls:
+    """The async and sync URLs for one database. ``str()`` masks the password."""
+
+    async_url: URL
+    sync_url: URL
+    dialect: Dialect
+
+    @property
+    def masked(self) -> str:
+        return self.sync_url.set(drivername=self.sync_url.get_backend_name()).render_as_string(
+            hide_password=True
+        )
+
+    @property
+    def is_memory(self) -> bool:
+        return self.dialect == "sqlite" and self.sync_url.database in (None, "", ":memory:")
+
+    def __str__(self) -> str:
+        return self.masked
+
+
+def parse_url(raw: str, *, check_drivers: bool = True) -> DatabaseUrls:
+    """Normalise ``raw``; raise a one-line error for what riso-db cannot use.
+
+    The error never repeats the URL itself, which may hold a password.
+    """
+    try:
+        url = make_url(raw.strip())
+    except (ArgumentError, ValueError):
+        raise UnsupportedUrlError(
+            f"the database URL cannot be parsed; expected something like {_EXAMPLES}"
+        ) from None
+    backend = url.get_backend_name()
+    dialect = _BACKENDS.get(backend)
+    if dialect is None:
+        raise UnsupportedUrlError(
+            f"unsupported database URL scheme {backend!r}: riso-db supports postgresql:// "
+            f"(pip install 'riso-db[postgres]'), mysql:// (pip install 'riso-db[mysql]') "
+            f"and sqlite:///"
+        )
+    driver = url.drivername.partition("+")[2]
+    if driver and driver not in _ACCEPTED[dialect]:
+        async_driver, sync_driver = _DRIVERS[dialect]
+        raise UnsupportedUrlError(
+            f"database driver {driver!r} is not supported for {dialect}: riso-db uses "
+            f"{async_driver} (async) and {sync_driver} (sync); write the URL as {dialect}://..."
+        )
+    if check_drivers:
+        modules, extra, label = _REQUIRED[dialect]
+        missing = [m for m in modules if not _installed(m)]
+        if missing:
+            raise MissingDriverError(
+                f"the {label} driver ({', '.join(missing)}) is not installed: pip install '{extra}'"
+            )
+    if dialect == "mysql" and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    async_driver, sync_driver = _DRIVERS[dialect]
+    return DatabaseUrls(
+        async_url=url.set(drivername=f"{dialect}+{async_driver}"),
+        sync_url=url.set(drivername=f"{dialect}+{sync_driver}"),
+        dialect=dialect,
+    )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[name] = None
+        return False
+
+
+def mask(raw: str) -> str:
+    """``raw`` with its password hidden, or a placeholder when it does not parse."""
+    try:
+        return make_url(raw.strip()).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL>"

@@ -1,0 +1,191 @@
+"""DbSession through the real ASGI stack, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from datetime import UTC
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException
+from sqlalchemy import String, func, select, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+import riso_db
+from riso_db import DbSession, Model, PrimaryKeyMixin, TimestampMixin
+
+pytestmark = pytest.mark.anyio
+
+
+class Item(PrimaryKeyMixin, TimestampMixin, Model):
+    __tablename__ = "dbtest_item"
+
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+def build(make_app: Callable[..., FastAPI], url: str) -> FastAPI:
+    app = make_app(url)
+    db = riso_db.database(app)
+    Model.metadata.create_all(db.sync_engine, tables=[Item.__table__])
+    db.sync_engine.dispose()
+
+    @app.post("/items", status_code=201)
+    async def create(name: str, session: DbSession, commit: bool = True) -> dict[str, object]:
+        item = Item(name=name)
+        session.add(item)
+        await session.flush()
+        if name.startswith("boom"):
+            raise RuntimeError("failure after a write")
+        if commit:
+            await session.commit()
+        return {"id": item.id, "created_at": item.created_at.isoformat()}
+
+    @app.get("/items/{n}")
+    async def read(n: int, session: DbSession) -> dict[str, int]:
+        count = await session.scalar(select(func.count()).select_from(Item))
+        if n % 3 == 0:
+            raise RuntimeError("endpoint failure")
+        if n % 3 == 1:
+            raise HTTPException(404, "no such item")
+        return {"count": int(count or 0)}
+
+    @app.get("/count")
+    async def count(session: DbSession) -> dict[str, int]:
+        return {"count": int(await session.scalar(select(func.count()).select_from(Item)) or 0)}
+
+    return app
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_commit_only_when_asked_and_rollback_on_error(
+    make_app: Callable[..., FastAPI], db_url: str
+) -> None:
+    app = build(make_app, db_url)
+    async with app.router.lifespan_context(app), client(app) as http:
+        created = await http.post("/items", params={"name": "kept"})
+        assert created.status_code == 201
+        assert created.json()["created_at"].endswith("+00:00")  # timezone-aware
+        assert (await http.post("/items", params={"name": "dropped", "commit": "false"})).is_success
+        failed = await http.post("/items", params={"name": "boom"})
+        assert failed.status_code == 500
+        assert (await http.get("/count")).json() == {"count": 1}
+        # the unique name is free again: nothing of the failed request remains
+        assert (
+            await http.post("/items", params={"name": "boom2", "commit": "x"})
+        ).status_code == 422
+        assert (await http.post("/items", params={"name": "dropped"})).status_code == 201
+        db = riso_db.database(app)
+        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with db.sessionmaker() as session:
+            row = (await session.scalars(select(Item).where(Item.name == "kept"))).one()
+            assert row.created_at.tzinfo is UTC
+            assert row.updated_at >= row.created_at
+
+
+async def test_thousand_requests_many_failing_leak_no_connection(
+    make_app: Callable[..., FastAPI], db_url: str
+) -> None:
+    app = build(make_app, db_url)
+    statuses: dict[int, int] = {}
+    async with app.router.lifespan_context(app), client(app) as http:
+
+        async def call(n: int) -> None:
+            response = await http.get(f"/items/{n}")
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code != 500:
+                assert "detail" in response.json() or "count" in response.json()
+
+        for start in range(0, 1000, 10):
+            async with anyio.create_task_group() as group:
+                for n in range(start, start + 10):
+                    group.start_soon(call, n)
+        pool = riso_db.database(app).engine.pool
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert statuses == {500: 334, 404: 333, 200: 333}
+
+
+async def test_next_request_succeeds_after_server_kills_connections(
+    make_app: Callable[..., FastAPI], pg_url: str
+) -> None:
+    app = build(make_app, pg_url)
+    async with app.router.lifespan_context(app), client(app) as http:
+        assert (await http.get("/count")).status_code == 200
+        db = riso_db.database(app)
+        assert db.engine.pool.checkedin() >= 1  # type: ignore[attr-defined]
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 1
+        response = await http.get("/count")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"count": 0}
+
+
+async def test_lifespan_disposes_engines(make_app: Callable[..., FastAPI], db_url: str) -> None:
+    app = build(make_app, db_url)
+    async with app.router.lifespan_context(app), client(app) as http:
+        assert (await http.get("/count")).status_code == 200
+        pool = riso_db.database(app).engine.pool
+        assert pool.checkedin() == 1  # type: ignore[attr-defined]
+    assert riso_db.database(app).engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+
+
+async def test_health_check_fails_fast_on_a_silent_server(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    """A server that accepts TCP but never answers: the check fails within its timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        app = make_app(
+            f"postgresql://u:hunter2@127.0.0.1:{port}/x",
+            RISO_DB_HEALTH_TIMEOUT="0.5",
+            RISO_DB_CONNECT_TIMEOUT="1",
+        )
+        with pytest.raises(riso_db.DatabaseUnavailableError) as info:
+            await riso_db.feature.health_checks[0].func(app)
+        assert "hunter2" not in str(info.value)
+        await riso_db.database(app).dispose()
+
+
+async def test_ping_health_check_passes(make_app: Callable[..., FastAPI], db_url: str) -> None:
+    app = make_app(db_url)
+    await riso_db.feature.health_checks[0].func(app)
+    async with riso_db.database(app).engine.connect() as conn:
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    await riso_db.database(app).dispose()
+
+
+async def test_cancelled_request_returns_its_connection(
+    make_app: Callable[..., FastAPI], db_url: str
+) -> None:
+    """A request cancelled while it holds a connection (server shutdown) still returns it."""
+    app = build(make_app, db_url)
+    holding = anyio.Event()
+
+    @app.get("/hold")
+    async def hold(session: DbSession) -> None:
+        await session.scalar(select(func.count()).select_from(Item))
+        holding.set()
+        await anyio.sleep_forever()
+
+    pool = riso_db.database(app).engine.pool
+    async with app.router.lifespan_context(app), client(app) as http:
+        async with anyio.create_task_group() as group:
+            group.start_soon(http.get, "/hold")
+            await holding.wait()
+            assert pool.checkedout() == 1  # type: ignore[attr-defined]
+            group.cancel_scope.cancel()
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
