@@ -1,0 +1,148 @@
+"""The ``tasks`` feature: lifespan, 503 handler, health and system checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import riso
+from riso_tasks._app import attach, celery_app
+from riso_tasks._cli import cli
+from riso_tasks._exceptions import BrokerUnavailableError
+from riso_tasks._settings import TasksSettings
+
+if TYPE_CHECKING:
+    from riso_tasks._embedded import EmbeddedWorker
+
+logger = logging.getLogger("riso.tasks")
+_WORKER_ATTR = "riso_tasks_embedded_worker"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI, settings: TasksSettings) -> AsyncIterator[None]:
+    capp = celery_app(app)
+    capp.set_current()
+    capp.set_default()
+    if not settings.embedded:
+        # Nothing to stop: kombu's producer pools are process-wide, shared by
+        # every Celery app with the same broker URL, so they are not closed here.
+        yield None
+        return
+    from riso_tasks._embedded import EmbeddedWorker
+
+    worker = EmbeddedWorker(capp, concurrency=settings.embedded_concurrency)
+    await anyio.to_thread.run_sync(worker.start)
+    setattr(app.state, _WORKER_ATTR, worker)
+    logger.info("tasks run in-process (embedded broker and worker): for development only")
+    try:
+        yield None
+    finally:
+        await anyio.to_thread.run_sync(worker.stop)
+        setattr(app.state, _WORKER_ATTR, None)
+
+
+async def _broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("enqueue failed: %s", exc)
+    return JSONResponse(
+        {"detail": "the task queue is unavailable; try again later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def on_include(app: FastAPI, settings: TasksSettings) -> None:
+    # Built now (no connection is made) so that .delay() and enqueue() use it at once.
+    attach(app, settings)
+    app.add_exception_handler(BrokerUnavailableError, _broker_unavailable)
+
+
+def _embedded_worker(app: Any) -> EmbeddedWorker | None:
+    return getattr(app.state, _WORKER_ATTR, None)
+
+
+async def check_broker(app: Any) -> None:
+    """Readiness: the broker accepts a connection (embedded: its worker runs)."""
+    capp = celery_app(app)
+    if capp.riso_embedded:
+        worker = _embedded_worker(app)
+        if worker is None or not worker.alive:
+            raise RuntimeError("the embedded task worker is not running")
+        return
+
+    def connect() -> None:
+        with capp.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
+
+    try:
+        await anyio.to_thread.run_sync(connect, abandon_on_cancel=True)
+    except Exception as exc:
+        raise RuntimeError(f"the task broker is unreachable ({type(exc).__name__})") from None
+
+
+async def check_workers(app: Any) -> None:
+    """Non-critical: at least one worker answers a ping."""
+    capp = celery_app(app)
+    if capp.riso_embedded:
+        worker = _embedded_worker(app)
+        if worker is None or not worker.alive:
+            raise RuntimeError("the embedded task worker is not running")
+        return
+
+    def ping() -> Any:
+        return capp.control.inspect(timeout=1.0).ping()
+
+    try:
+        replies = await anyio.to_thread.run_sync(ping, abandon_on_cancel=True)
+    except Exception as exc:
+        raise RuntimeError(f"cannot ask workers ({type(exc).__name__})") from None
+    if not replies:
+        raise RuntimeError("no task worker answered a ping within 1 s")
+
+
+def check_settings(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
+    settings = ctx.settings.get("tasks")
+    if not isinstance(settings, TasksSettings):
+        return
+    if settings.embedded and ctx.deploy:
+        if ctx.core.is_production:
+            yield riso.CheckMessage(
+                "tasks.E001",
+                "tasks use the embedded in-process broker in production: queued tasks are "
+                "lost when the process stops and cannot be shared by several processes.",
+                hint="set RISO_TASKS_BROKER_URL (redis://... or amqp://...) and run "
+                "'riso tasks worker'",
+            )
+        else:
+            yield riso.CheckMessage(
+                "tasks.W001",
+                "tasks use the embedded in-process broker, which is for development only.",
+                hint="set RISO_TASKS_BROKER_URL (redis://... or amqp://...) before deploying",
+            )
+    if settings.broker_is_redis and settings.time_limit >= settings.visibility_timeout:
+        yield riso.CheckMessage(
+            "tasks.E002",
+            f"the task time limit ({settings.time_limit} s) is not below the Redis visibility "
+            f"timeout ({settings.visibility_timeout} s): a long task would be delivered twice.",
+            hint="raise RISO_TASKS_VISIBILITY_TIMEOUT or lower RISO_TASKS_TIME_LIMIT",
+        )
+
+
+feature: riso.Feature[TasksSettings] = riso.Feature(
+    name="tasks",
+    core=">=0.1,<0.2",
+    settings=TasksSettings,
+    lifespan=lifespan,
+    on_include=on_include,
+    health_checks=[
+        riso.HealthCheck("tasks.broker", check_broker, critical=True, timeout=2.0),
+        riso.HealthCheck("tasks.workers", check_workers, critical=False, timeout=2.0),
+    ],
+    system_checks=[check_settings],
+    cli=cli,
+)
