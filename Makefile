@@ -15,7 +15,9 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --all-packages --locked
 
+# Migrations first: the starter's tables (and every feature's) must exist.
 run: sync
+	$(UV) run --no-sync riso db upgrade
 	$(UV) run --no-sync uvicorn starter.main:app --host 127.0.0.1 --port 8000
 
 test: sync

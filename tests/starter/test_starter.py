@@ -1,16 +1,186 @@
-from fastapi.testclient import TestClient
+"""The starter as users run it: migrations applied by the CLI, then real uvicorn.
 
-from starter.main import app
+With no configuration at all (SQLite file, embedded task broker), and on
+PostgreSQL, the composed app registers a user, stores notes, runs a task in
+the background and rejects bad input with a 4xx.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+SECRET = "starter-test-secret-key-0123456789abcdef"
 
 
-def test_own_endpoint_answers_through_the_composed_app() -> None:
-    with TestClient(app) as client:
-        response = client.get("/hello", params={"name": "riso"})
-    assert response.status_code == 200
-    assert response.json() == {"message": "Hello, riso!"}
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-def test_starter_is_composed_by_riso() -> None:
-    import riso
+def _env(workdir: Path, db_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
+    env.pop("DATABASE_URL", None)
+    env.pop("CELERY_BROKER_URL", None)
+    env["RISO_AUTH_SECRET_KEY"] = SECRET
+    if db_url:
+        env["RISO_DB_URL"] = db_url
+    return env
 
-    assert riso.registry(app).phase in {"included", "stopped"}
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tmp_path = tmp_path_factory.mktemp("starter")
+    db_url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    env = _env(tmp_path, db_url)
+    upgrade = subprocess.run(
+        [BIN / "riso", "--app", "starter.main:app", "db", "upgrade"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stderr
+    if db_url is None:
+        assert (tmp_path / "riso.db").exists()  # the embedded default: a file in the cwd
+    port = _free_port()
+    proc = subprocess.Popen(
+        [BIN / "uvicorn", "starter.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"starter did not start: {proc.stderr.read() if proc.stderr else ''}"
+                )
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _login(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    assert (
+        client.post("/auth/register", json={"email": email, "password": password}).status_code
+        == 201
+    )
+    token = client.post("/auth/token", data={"username": email, "password": password})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def rejected_user(server: str) -> dict[str, str]:
+    """A user whose every write is rejected: their notes must stay empty."""
+    with httpx.Client(base_url=server, timeout=10) as client:
+        return _login(client, "rejected@example.com", "a long password here")
+
+
+def test_every_feature_answers_through_the_starter(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        assert client.get("/hello", params={"name": "riso"}).json() == {"message": "Hello, riso!"}
+        ready = client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.headers["content-type"].startswith("application/health+json")
+        assert "http_requests_total" in client.get("/metrics").text
+        assert client.get("/hello").headers["x-request-id"]
+
+
+def test_notes_belong_to_their_owner(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        alice = _login(client, "alice@example.com", "correct horse battery")
+        bob = _login(client, "bob@example.com", "another long password")
+        created = client.post("/notes", json={"title": "first", "body": "hello"}, headers=alice)
+        assert created.status_code == 201, created.text
+        note_id = created.json()["id"]
+        assert [n["title"] for n in client.get("/notes", headers=alice).json()] == ["first"]
+        assert client.get("/notes", headers=bob).json() == []
+        assert client.get(f"/notes/{note_id}", headers=bob).status_code == 404
+        assert client.delete(f"/notes/{note_id}", headers=bob).status_code == 404
+        assert client.get(f"/notes/{note_id}", headers=alice).status_code == 200
+        assert client.delete(f"/notes/{note_id}", headers=alice).status_code == 204
+        assert client.get(f"/notes/{note_id}", headers=alice).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("post", "/notes", {"json": {"title": ""}}, 422),
+        ("post", "/notes", {"json": {"title": "x" * 201}}, 422),
+        ("post", "/notes", {"json": {"title": "ok", "owner_id": 1}}, 422),
+        (
+            "post",
+            "/notes",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            422,
+        ),
+        (
+            "post",
+            "/notes",
+            {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}},
+            422,
+        ),
+        ("get", "/notes/0", {}, 422),
+        ("get", "/notes/99999999999", {}, 422),
+        ("get", "/notes/abc", {}, 422),
+        ("post", "/notes", {"content": b"\xff\xfe"}, 422),
+        ("post", "/tasks/add", {"params": {"x": "one", "y": 2}}, 422),
+        ("post", "/tasks/add", {"params": {"x": 10**12, "y": 2}}, 422),
+    ],
+)
+def test_bad_input_is_a_4xx_with_json_and_stores_nothing(
+    server: str,
+    rejected_user: dict[str, str],
+    method: str,
+    path: str,
+    kwargs: dict[str, object],
+    status: int,
+) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        headers = rejected_user
+        options = dict(kwargs)  # the table is shared between parameters: never mutate it
+        extra_headers = options.pop("headers", {})
+        response = client.request(method, path, headers={**headers, **extra_headers}, **options)  # type: ignore[arg-type]
+        assert response.status_code == status, response.text
+        assert "detail" in response.json()
+        assert client.get("/notes", headers=headers).json() == []
+
+
+def test_notes_need_a_valid_token(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        assert client.get("/notes").status_code == 401
+        assert client.get("/notes", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_a_task_runs_in_the_background_and_reports_its_result(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        queued = client.post("/tasks/add", params={"x": 2, "y": 40})
+        assert queued.status_code == 202, queued.text
+        task_id = queued.json()["task_id"]
+        deadline = time.monotonic() + 20
+        while (status := client.get(f"/tasks/{task_id}").json())["state"] != "SUCCESS":
+            assert status["state"] in {"PENDING", "STARTED", "RECEIVED"}, status
+            assert time.monotonic() < deadline, "the task never finished"
+            time.sleep(0.05)
+        assert status == {"state": "SUCCESS", "result": 42}

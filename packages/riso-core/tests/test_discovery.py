@@ -223,3 +223,13 @@ def test_unknown_names_in_riso_disable_warn(
         UserWarning, match="RISO_DISABLE names features that are not installed: typo"
     ):
         riso.include(FastAPI(), only=["wa"])
+
+
+def test_a_list_setting_that_is_not_json_is_reported_like_any_invalid_variable(
+    feature: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feature("sj", settings="items: list[str] = []\n")
+    monkeypatch.setenv("RISO_SJ_ITEMS", "[not json")
+    with pytest.raises(riso.SettingsError) as err:
+        riso.include(FastAPI(), only=["sj"])
+    assert err.value.problems == [("RISO_SJ_ITEMS", "sj", "is not valid JSON")]

@@ -265,3 +265,43 @@ def test_invalid_declarations_fail_at_definition(kwargs: dict[str, Any], message
 def test_unknown_middleware_stage_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown middleware stage 'middle'"):
         riso.Middleware(Tag, "middle")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (b"\xff\xfe", {}),
+        (b"\xff\xfe", {"content-type": "application/json"}),
+        (b"{not json", {"content-type": "application/json"}),
+        (b"\xc3\x28", {"content-type": "text/plain"}),
+    ],
+)
+def test_undecodable_bodies_are_a_422_never_a_500(content: bytes, headers: dict[str, str]) -> None:
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        title: str
+
+    app = FastAPI()
+    riso.include(app, features=[])
+
+    @app.post("/items")
+    async def create(item: Item) -> Item:
+        return item
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/items", content=content, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_an_apps_own_validation_handler_is_kept() -> None:
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import PlainTextResponse
+
+    async def mine(request: Request, exc: Exception) -> PlainTextResponse:
+        return PlainTextResponse("mine", status_code=400)
+
+    app = FastAPI(exception_handlers={RequestValidationError: mine})
+    riso.include(app, features=[])
+    assert app.exception_handlers[RequestValidationError] is mine

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from riso._exceptions import SettingsError
 
@@ -91,9 +93,17 @@ def load_settings(models: Iterable[tuple[str, type[BaseSettings]]]) -> dict[str,
         except ValidationError as exc:
             for err in exc.errors(include_input=False, include_url=False):
                 problems.append((variable_name(model, err["loc"]), feature, _message(err)))
+        except SourceError as exc:
+            # Raised before validation when a complex value (list, dict) is not JSON.
+            found = _SOURCE_FIELD.search(str(exc))
+            loc: tuple[str, ...] = (found.group(1),) if found else ()
+            problems.append((variable_name(model, loc), feature, "is not valid JSON"))
     if problems:
         raise SettingsError(problems)
     return loaded
+
+
+_SOURCE_FIELD = re.compile(r'field "([^"]+)"')
 
 
 def _message(err: Any) -> str:

@@ -64,11 +64,11 @@ def _otlp_exporter() -> SpanExporter:
     ).strip()
     try:
         if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,assignment,unused-ignore]
                 OTLPSpanExporter,
             )
         elif protocol == "http/protobuf":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,assignment,unused-ignore]
                 OTLPSpanExporter,
             )
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, overload
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore
@@ -20,7 +20,8 @@ from riso_tasks._exceptions import EtaTooFarError
 from riso_tasks._idempotency import store_for
 from riso_tasks._settings import BeatEntry
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 logger = logging.getLogger("riso.tasks")
 
 _SCHEDULES: dict[str, BeatEntry] = {}
@@ -109,7 +110,7 @@ def check_eta(capp: Any, options: dict[str, Any]) -> None:
 
 
 @overload
-def task(fn: F, /) -> F: ...
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 @overload
 def task(
     *,
@@ -117,7 +118,7 @@ def task(
     idempotency_key: IdempotencyKey | None = ...,
     schedule: float | str | None = ...,
     **options: Any,
-) -> Callable[[F], F]: ...
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     fn: Callable[..., Any] | None = None,
     /,
