@@ -10,10 +10,14 @@ drop it afterwards, so concurrent runs never share tables.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -97,3 +101,26 @@ def _clean_riso_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
     for key in ("DATABASE_URL", "CELERY_BROKER_URL"):
         monkeypatch.delenv(key, raising=False)
+
+
+ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def build_all() -> ModuleType:
+    """``scripts/build_all.py`` as a module (scripts/ is not a package).
+
+    Used by the release tests and the isolated install tests. Lives here, not in
+    ``tests/conftest.py``: riso-auth's tests are a package named ``tests`` too,
+    and two ``tests.conftest`` modules cannot coexist in one run.
+    """
+    name = "riso_scripts_build_all"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "build_all.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module

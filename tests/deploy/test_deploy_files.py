@@ -552,10 +552,6 @@ def test_runtime_user_is_not_root_and_matches_the_manifests() -> None:
                 assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
-@pytest.mark.xfail(
-    reason="lead: the starter must depend on riso-db[postgres] (psycopg) for the deployed "
-    "postgresql:// URL; remove this mark once it does (strict: it then fails as XPASS)",
-)
 def test_image_has_the_drivers_its_configuration_needs() -> None:
     """postgresql:// needs psycopg and redis:// needs redis inside the image."""
     closure = runtime_closure()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 
@@ -66,3 +67,19 @@ def test_naming_convention_names_constraints() -> None:
     names = {c.name for c in child.constraints}
     assert names == {"pk_child", "fk_child_parent_id_parent", "uq_child_parent_id"}
     assert riso_db.Model.metadata.naming_convention == riso_db.NAMING_CONVENTION
+
+
+def test_alembic_context_lines_are_quiet_unless_the_app_chose_a_level() -> None:
+    code = (
+        "import logging\n"
+        "import riso_db._migrations\n"
+        "print(logging.getLogger('alembic.runtime.migration').level)\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert quiet.stdout.strip() == str(logging.WARNING)
+    chosen = subprocess.run(
+        [sys.executable, "-c", "import logging\n"
+         "logging.getLogger('alembic.runtime.migration').setLevel(logging.INFO)\n" + code],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert chosen.stdout.strip() == str(logging.INFO)

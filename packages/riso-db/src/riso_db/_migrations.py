@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import sys
 import time
 import zlib
@@ -41,6 +42,14 @@ from riso_db._model import Model, UtcDateTime
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+# Alembic logs "Context impl ..." and "Will assume ... DDL" at INFO every time a
+# context is configured, which readiness checks do on every probe round. This
+# module reports what it applies itself; keep Alembic's own lines for warnings,
+# unless the application chose a level for that logger.
+_ALEMBIC_RUNTIME_LOG = logging.getLogger("alembic.runtime.migration")
+if _ALEMBIC_RUNTIME_LOG.level == logging.NOTSET:
+    _ALEMBIC_RUNTIME_LOG.setLevel(logging.WARNING)
 
 APP_TREE = "app"
 APP_VERSION_TABLE = "alembic_version"
