@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := uv>=0.9,<0.14
 
-.PHONY: run test lint sync bench audit clean
+.PHONY: run test lint sync audit clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,9 +27,6 @@ lint: sync
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
-
-bench: sync
-	$(UV) run --no-sync python bench/run_all.py
 
 audit: sync
 	bash scripts/audit.sh

@@ -379,3 +379,36 @@ async def test_registration_can_be_closed(app_factory: AppFactory, sqlite_url: s
             "/auth/register", json={"email": "x@example.com", "password": PASSWORD}
         )
         assert r.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/register", {"email": "not-an-email", "password": PASSWORD}),
+        ("/auth/register", {"email": "v@example.com", "password": "short"}),
+        ("/auth/reset-password", {"token": "x"}),
+    ],
+)
+async def test_every_422_matches_the_declared_schema(
+    app: FastAPI, path: str, body: dict[str, Any]
+) -> None:
+    """Regression (found by the system fuzzer): the 422s were declared as
+    ``{"detail": str}``, while a validation error answers a list."""
+    schema = app.openapi()
+    declared = schema["paths"][path]["post"]["responses"]["422"]["content"]["application/json"]
+    ref = declared["schema"]["$ref"].rsplit("/", 1)[1]
+    detail = schema["components"]["schemas"][ref]["properties"]["detail"]
+    kinds = {option.get("type") for option in detail["anyOf"]}
+    assert kinds == {"string", "array"}
+    async with serve(app) as client:
+        response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], str | list)
+
+
+def test_email_fields_document_what_the_validator_accepts(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    for name in ("RegisterIn", "EmailIn"):
+        email = schemas[name]["properties"]["email"]
+        assert email["format"] == "email"
+        assert email["pattern"] == r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"

@@ -274,6 +274,9 @@ def test_unknown_middleware_stage_is_rejected() -> None:
         (b"\xff\xfe", {"content-type": "application/json"}),
         (b"{not json", {"content-type": "application/json"}),
         (b"\xc3\x28", {"content-type": "text/plain"}),
+        # regression (found by the system fuzzer): FastAPI answered an undeclared 400
+        (b"\r\xa0\xb0f", {"content-type": "application/json"}),
+        (b'{"title": "\xff"}', {"content-type": "application/json"}),
     ],
 )
 def test_undecodable_bodies_are_a_422_never_a_500(content: bytes, headers: dict[str, str]) -> None:
@@ -291,8 +294,27 @@ def test_undecodable_bodies_are_a_422_never_a_500(content: bytes, headers: dict[
 
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.post("/items", content=content, headers=headers)
-    assert response.status_code == 422
-    assert response.json()["detail"]
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, list)
+    assert {"loc", "msg", "type"} <= set(detail[0])  # the shape the schema declares for 422
+
+
+def test_other_http_errors_keep_fastapis_answer() -> None:
+    from fastapi import HTTPException as FastAPIHTTPException
+
+    app = FastAPI()
+    riso.include(app, features=[])
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise FastAPIHTTPException(400, "There was an error parsing the tea", headers={"X-T": "1"})
+
+    with TestClient(app) as client:
+        response = client.get("/teapot")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "There was an error parsing the tea"}
+    assert response.headers["x-t"] == "1"
 
 
 def test_an_apps_own_validation_handler_is_kept() -> None:

@@ -189,3 +189,142 @@ async def test_cancelled_request_returns_its_connection(
             assert pool.checkedout() == 1  # type: ignore[attr-defined]
             group.cancel_scope.cancel()
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_value_the_database_refuses_is_a_422_and_stores_nothing(
+    make_app: Callable[..., FastAPI], pg_url: str
+) -> None:
+    """Regression (found by the system fuzzer): PostgreSQL refuses NUL in text; that was a 500."""
+    app = build(make_app, pg_url)
+    async with app.router.lifespan_context(app), client(app) as http:
+        response = await http.post("/items", params={"name": "nul\x00byte"})
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert isinstance(detail, list)
+        assert {"loc", "msg", "type"} <= set(detail[0])
+        assert (await http.get("/count")).json() == {"count": 0}
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+async def test_an_unreachable_database_is_a_json_503(
+    make_app: Callable[..., FastAPI], kind: str
+) -> None:
+    """Regression (found by the system fault tests): a down database was a 500."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        if kind == "silent":
+            server.listen(8)  # accepts TCP, never answers: the connect timeout applies
+        app = make_app(f"postgresql://u:pw@127.0.0.1:{port}/x", RISO_DB_CONNECT_TIMEOUT="1")
+
+        @app.get("/count")
+        async def count(session: DbSession) -> dict[str, int]:
+            return {"count": int(await session.scalar(select(func.count()).select_from(Item)) or 0)}
+
+        async with client(app) as http:
+            response = await http.get("/count")
+        assert response.status_code == 503, response.text
+        assert response.json() == {"detail": "the database is unavailable; try again later"}
+        assert response.headers["retry-after"] == "1"
+        await riso_db.database(app).dispose()
+
+
+class _PausableProxy:
+    """A loopback TCP proxy to PostgreSQL that can stop forwarding (a paused server)."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.running = threading.Event()
+        self.running.set()
+        self.closed = False
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                while not self.running.wait(0.05):
+                    if self.closed:
+                        return
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+async def test_a_paused_server_fails_requests_fast_and_recovers(
+    make_app: Callable[..., FastAPI], pg_url: str
+) -> None:
+    """Regression (found by the system fault tests): with the server paused, a request
+    on a pooled connection waited forever; with RISO_DB_QUERY_TIMEOUT it is a 503."""
+    proxy = _PausableProxy(5432)
+    try:
+        url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        build(make_app, url)  # creates the table
+        app = make_app(url, RISO_DB_QUERY_TIMEOUT="0.5", RISO_DB_CONNECT_TIMEOUT="1")
+
+        @app.get("/count")
+        async def count(session: DbSession) -> dict[str, int]:
+            return {"count": int(await session.scalar(select(func.count()).select_from(Item)) or 0)}
+
+        async with app.router.lifespan_context(app), client(app) as http:
+            assert (await http.get("/count")).status_code == 200  # a pooled connection now
+            proxy.running.clear()
+            with anyio.fail_after(10):  # a hang guard, not a timing assertion
+                for _ in range(3):
+                    response = await http.get("/count")
+                    assert response.status_code == 503, response.text
+                    assert response.json()["detail"].startswith("the database is unavailable")
+            proxy.running.set()
+            with anyio.fail_after(10):
+                assert (await http.get("/count")).json() == {"count": 0}
+    finally:
+        proxy.running.set()
+        proxy.close()
+
+
+@pytest.mark.parametrize("query_timeout", ["0", "5"])
+async def test_a_connection_killed_mid_request_is_a_503(
+    make_app: Callable[..., FastAPI], pg_url: str, query_timeout: str
+) -> None:
+    """Regression (found by the system fault tests): a backend terminated inside a
+    request's transaction was a 500 (with the query timeout: PendingRollbackError)."""
+    import psycopg
+
+    app = make_app(pg_url, RISO_DB_QUERY_TIMEOUT=query_timeout)
+
+    @app.get("/killed")
+    async def killed(session: DbSession) -> dict[str, int]:
+        pid = int(await session.scalar(text("SELECT pg_backend_pid()")) or 0)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await session.execute(text("SELECT 1"))
+        return {"pid": pid}
+
+    async with app.router.lifespan_context(app), client(app) as http:
+        response = await http.get("/killed")
+        assert response.status_code == 503, response.text
+        assert response.json() == {"detail": "the database is unavailable; try again later"}
+        assert (await http.get("/killed")).status_code == 503  # a fresh connection, killed again

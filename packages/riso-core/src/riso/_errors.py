@@ -1,12 +1,25 @@
-"""A validation error handler that cannot itself fail on bad client input."""
+"""Error handlers that cannot themselves fail on bad client input.
+
+- validation errors: FastAPI's 422, with undecodable bytes replaced;
+- a JSON body that is not UTF-8 (FastAPI: ``400 "There was an error parsing
+  the body"``, a status the OpenAPI schema never declares): the same 422 as
+  any other malformed JSON body.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+#: FastAPI's detail when reading a JSON body fails with anything but a JSON syntax error
+_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 def _decode(value: bytes) -> str:
@@ -24,8 +37,25 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's handler, except that an unparsable body is a 422 like malformed JSON."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+        error = {
+            "type": "json_invalid",
+            "loc": ["body"],
+            "msg": "the body is not valid JSON (it must be UTF-8)",
+            "input": None,
+        }
+        return JSONResponse(status_code=422, content={"detail": [error]})
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
-    """Replace FastAPI's default handler; an application's own handler is kept."""
+    """Replace FastAPI's default handlers; an application's own handlers are kept."""
     current = app.exception_handlers.get(RequestValidationError)
     if current is None or current is request_validation_exception_handler:
         app.exception_handlers[RequestValidationError] = validation_error_handler
+    current = app.exception_handlers.get(HTTPException)
+    if current is None or current is http_exception_handler:
+        app.exception_handlers[HTTPException] = http_error_handler

@@ -68,10 +68,20 @@ class Database:
         if engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = create_async_engine(
-                        self.urls.async_url, **engine_options(self.settings, self.urls, True)
-                    )
+                    options = engine_options(self.settings, self.urls, True)
+                    watchdog = self.settings.query_timeout > 0 and self.dialect == "postgresql"
+                    if watchdog:
+                        options["pool_pre_ping"] = False  # the watchdog pings, under its timer
+                    self._engine = create_async_engine(self.urls.async_url, **options)
                     _configure(self._engine.sync_engine, self.settings, self.urls)
+                    if watchdog:
+                        from riso_db import _watchdog
+
+                        _watchdog.install(
+                            self._engine.sync_engine,
+                            self.settings.query_timeout,
+                            self.settings.pool_pre_ping,
+                        )
                 engine = self._engine
         return engine
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import riso
 from riso_db._cli import cli
 from riso_db._database import Database, database
+from riso_db._errors import install_error_handlers
 from riso_db._health import migrations_at_head, ping, system_checks
 from riso_db._settings import DbSettings
 
@@ -20,6 +21,7 @@ def _on_include(app: FastAPI, settings: DbSettings) -> None:
     from riso_db._migrations import find_app_dir
 
     app.state.riso_db = Database(settings)
+    install_error_handlers(app)
     app.state.riso_db_app_dir = find_app_dir(app)
 
 

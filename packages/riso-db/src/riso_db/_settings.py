@@ -35,6 +35,10 @@ class DbSettings(Settings):
     pool_pre_ping: bool = True
     #: seconds to wait when opening a connection (SQLite: to wait for a lock)
     connect_timeout: float = Field(default=10.0, gt=0)
+    #: seconds a PostgreSQL round trip (checkout ping, statement, commit) of the app's
+    #: async engine may wait for the server before the connection is closed and the
+    #: request fails with a 503; 0 = wait forever. Not a server-side statement timeout.
+    query_timeout: float = Field(default=0.0, ge=0)
     #: seconds the ``SELECT 1`` health check may take
     health_timeout: float = Field(default=2.0, gt=0)
     #: log every SQL statement (development only)

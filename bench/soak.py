@@ -1,0 +1,219 @@
+"""Load and soak: the starter on PostgreSQL + Redis under a realistic mix.
+
+Starts everything itself on loopback (a fresh PostgreSQL database, Redis DB 5,
+``riso db upgrade``, ``uvicorn --workers 2``, one ``riso tasks worker``),
+drives a fixed duration of traffic from concurrent virtual users, then stops
+everything. Each user registers, logs in, then loops over authenticated note
+writes, reads, deletes, ``/auth/me`` and task enqueues, with a fresh login now
+and then. Reports throughput, p50/p95/p99 per kind, 5xx and transport errors,
+and the RSS of each uvicorn worker process at start, middle and end.
+
+    python bench/soak.py --duration 120 --users 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "system"))
+import system_stack as st
+
+PASSWORD = "a long enough password 42"
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, dict[int, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    errors: list[str] = field(default_factory=list)
+
+    def record(self, kind: str, started: float, response: httpx.Response) -> None:
+        self.latencies[kind].append(time.perf_counter() - started)
+        self.statuses[kind][response.status_code] += 1
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for codes in self.statuses.values() for s, n in codes.items() if s >= 500)
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+
+async def _call(
+    stats: Stats, client: httpx.AsyncClient, kind: str, method: str, url: str, **kw: object
+) -> httpx.Response | None:
+    started = time.perf_counter()
+    try:
+        response = await client.request(method, url, **kw)  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        stats.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+        return None
+    stats.record(kind, started, response)
+    return response
+
+
+async def _user(base: str, stop: float, stats: Stats, seed: int) -> None:
+    rng = random.Random(seed)
+    email = f"soak-{uuid.uuid4().hex[:12]}@example.com"
+    client = httpx.AsyncClient(base_url=base, timeout=30)
+    try:
+        created = await _call(
+            stats, client, "register", "POST", "/auth/register",
+            json={"email": email, "password": PASSWORD},
+        )  # fmt: skip
+        if created is None or created.status_code != 201:
+            stats.errors.append(f"register: {created and created.status_code}")
+            return
+
+        async def login() -> dict[str, str] | None:
+            answer = await _call(
+                stats, client, "login", "POST", "/auth/token",
+                data={"username": email, "password": PASSWORD},
+            )  # fmt: skip
+            if answer is None or answer.status_code != 200:
+                stats.errors.append(f"login: {answer and answer.status_code}")
+                return None
+            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+        headers = await login()
+        notes: list[int] = []
+        while headers is not None and time.monotonic() < stop:
+            roll = rng.random()
+            if roll < 0.25:
+                r = await _call(
+                    stats, client, "note_create", "POST", "/notes", headers=headers,
+                    json={"title": f"t{rng.randrange(10**6)}", "body": "b" * rng.randrange(500)},
+                )  # fmt: skip
+                if r is not None and r.status_code == 201:
+                    notes.append(r.json()["id"])
+            elif roll < 0.50:
+                await _call(stats, client, "note_list", "GET", "/notes", headers=headers)
+            elif roll < 0.65 and notes:
+                note = rng.choice(notes)
+                await _call(stats, client, "note_get", "GET", f"/notes/{note}", headers=headers)
+            elif roll < 0.72 and notes:
+                note = notes.pop()
+                await _call(
+                    stats, client, "note_delete", "DELETE", f"/notes/{note}", headers=headers
+                )
+            elif roll < 0.85:
+                await _call(stats, client, "me", "GET", "/auth/me", headers=headers)
+            elif roll < 0.97:
+                await _call(
+                    stats, client, "enqueue", "POST", "/tasks/add",
+                    params={"x": rng.randrange(100), "y": rng.randrange(100)},
+                )  # fmt: skip
+            else:
+                # the user comes back later: a new connection (so both workers get
+                # traffic) and a new login
+                await client.aclose()
+                client = httpx.AsyncClient(base_url=base, timeout=30)
+                headers = await login()
+    finally:
+        await client.aclose()
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    # uvicorn's workers, not multiprocessing's resource tracker
+    return [p for p in found if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+async def drive(base: str, duration: float, users: int, master_pid: int | None) -> Stats:
+    stats = Stats()
+    workers = _children(master_pid) if master_pid else []
+    rss: dict[int, list[int]] = {pid: [_rss_kib(pid)] for pid in workers}
+    stop = time.monotonic() + duration
+    tasks = [asyncio.create_task(_user(base, stop, stats, n)) for n in range(users)]
+    await asyncio.sleep(duration / 2)
+    for pid in workers:
+        rss[pid].append(_rss_kib(pid))
+    await asyncio.gather(*tasks)
+    for pid in workers:
+        rss[pid].append(_rss_kib(pid))
+    stats.rss = rss  # type: ignore[attr-defined]
+    return stats
+
+
+def report(stats: Stats, duration: float) -> None:
+    print(f"requests: {stats.total} in {duration:.0f}s = {stats.total / duration:.0f} req/s")
+    print(f"5xx: {stats.server_errors}   transport/flow errors: {len(stats.errors)}")
+    for line in stats.errors[:10]:
+        print("  ", line)
+    print(f"{'kind':12} {'n':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
+    for kind, values in sorted(stats.latencies.items()):
+        q = statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
+        codes = dict(sorted(stats.statuses[kind].items()))
+        print(
+            f"{kind:12} {len(values):7} {q[49] * 1000:8.1f} {q[94] * 1000:8.1f} "
+            f"{q[98] * 1000:8.1f}  {codes}"
+        )
+    for pid, samples in getattr(stats, "rss", {}).items():
+        mib = [s / 1024 for s in samples]
+        print(
+            f"uvicorn worker {pid}: RSS start/middle/end "
+            f"{mib[0]:.1f}/{mib[1]:.1f}/{mib[2]:.1f} MiB "
+            f"(growth {mib[-1] - mib[0]:+.1f} MiB, second half {mib[2] - mib[1]:+.1f} MiB)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
+    parser.add_argument("--users", type=int, default=16, help="concurrent virtual users")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    args = parser.parse_args()
+    import psycopg
+    import redis
+
+    name = f"riso_soak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.postgres, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        redis.Redis.from_url(f"{args.redis}/{st.REDIS_DB}").flushdb()
+        db_url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
+        # the soak measures the app, not the brute-force limiter
+        limits = {
+            f"RISO_AUTH_RATE_{k}": "1000000/1m" for k in ("LOGIN_ADDRESS", "REGISTER_ADDRESS")
+        }
+        env = st.stack_env(db_url, args.redis, RISO_TASKS_PUBLISH_TIMEOUT="5", **limits)
+        with tempfile.TemporaryDirectory() as tmp:
+            cwd = Path(tmp)
+            st.migrate(env, cwd)
+            with st.worker(env, cwd), st.server(env, cwd, workers=2) as srv:
+                stats = asyncio.run(drive(srv.base, args.duration, args.users, srv.proc.pid))
+        report(stats, args.duration)
+    finally:
+        with psycopg.connect(args.postgres, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if stats.server_errors or stats.errors:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
