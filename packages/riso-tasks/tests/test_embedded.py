@@ -58,6 +58,16 @@ def test_task_result_is_observable_through_the_status_endpoint(client: TestClien
     assert body == {"state": "SUCCESS", "result": 42}
 
 
+def test_web_code_may_wait_for_a_result_while_the_embedded_worker_runs(
+    client: TestClient, app: FastAPI
+) -> None:
+    # The embedded worker shares the process: starting it must not make the
+    # web side look like code running inside a task.
+    task_id = client.post("/add", params={"x": 1, "y": 2}).json()["id"]
+    result = riso_tasks.celery_app(app).AsyncResult(task_id)
+    assert result.get(timeout=10) == 3
+
+
 def test_request_id_travels_into_the_task_and_is_reset_after(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

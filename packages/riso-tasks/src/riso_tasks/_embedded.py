@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from celery import Celery
+from celery._state import _set_task_join_will_block  # type: ignore[attr-defined]
 from celery.worker import WorkController
 
 logger = logging.getLogger("riso.tasks")
@@ -62,6 +63,11 @@ class EmbeddedWorker:
             raise RuntimeError(f"the embedded task worker did not start within {timeout:g} s")
         if self.error is not None:
             raise RuntimeError(f"the embedded task worker failed to start: {self.error}")
+        # Creating the pool marks the whole process as "inside a worker", which
+        # makes AsyncResult.get() raise in the web code sharing this process (and
+        # in anything that runs later in it). Celery's own in-process test worker
+        # resets the flag the same way.
+        _set_task_join_will_block(False)
 
     def _run(self) -> None:
         assert self._controller is not None
