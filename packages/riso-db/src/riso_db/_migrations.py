@@ -494,14 +494,7 @@ def upgrade_trees(
             try:
                 _run(connection, tree, trees, fn, destination_rev="heads")
             except Exception as exc:
-                if connection.in_transaction():
-                    connection.rollback()
-                now = current_revisions(connection, tree)
-                connection.rollback()
-                raise MigrationError(
-                    f"upgrading tree '{tree.name}' failed: {type(exc).__name__}: "
-                    f"{_scrub(str(exc), db)}; it stays at revision {_describe(now)}"
-                ) from exc
+                raise _failed("upgrading", connection, tree, db, exc) from exc
             after = current_revisions(connection, tree)
             moved.append((tree.name, before, after))
             echo(f"{tree.name}: {_describe(before)} -> {_describe(after)}")
@@ -528,17 +521,24 @@ def downgrade_tree(
         except CommandError as exc:
             raise MigrationError(f"cannot downgrade tree '{tree.name}': {exc}") from None
         except Exception as exc:
-            if connection.in_transaction():
-                connection.rollback()
-            now = current_revisions(connection, tree)
-            connection.rollback()
-            raise MigrationError(
-                f"downgrading tree '{tree.name}' failed: {type(exc).__name__}: "
-                f"{_scrub(str(exc), db)}; it stays at revision {_describe(now)}"
-            ) from exc
+            raise _failed("downgrading", connection, tree, db, exc) from exc
         after = current_revisions(connection, tree)
         connection.rollback()
     echo(f"{tree.name}: {_describe(before)} -> {_describe(after)}")
+
+
+def _failed(
+    verb: str, connection: Connection, tree: Tree, db: Database, exc: Exception
+) -> MigrationError:
+    """The error for a run that failed midway, naming the revision the tree stays at."""
+    if connection.in_transaction():
+        connection.rollback()
+    now = current_revisions(connection, tree)
+    connection.rollback()
+    return MigrationError(
+        f"{verb} tree '{tree.name}' failed: {type(exc).__name__}: "
+        f"{_scrub(str(exc), db)}; it stays at revision {_describe(now)}"
+    )
 
 
 def app_diffs(db: Database, trees: Sequence[Tree]) -> list[Any]:

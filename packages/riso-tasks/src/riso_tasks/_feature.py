@@ -66,13 +66,18 @@ def _embedded_worker(app: Any) -> EmbeddedWorker | None:
     return getattr(app.state, _WORKER_ATTR, None)
 
 
+def _require_embedded_worker(app: Any) -> None:
+    """Embedded mode has no broker to reach: its health is its worker thread's."""
+    worker = _embedded_worker(app)
+    if worker is None or not worker.alive:
+        raise RuntimeError("the embedded task worker is not running")
+
+
 async def check_broker(app: Any) -> None:
     """Readiness: the broker accepts a connection (embedded: its worker runs)."""
     capp = celery_app(app)
     if capp.riso_embedded:
-        worker = _embedded_worker(app)
-        if worker is None or not worker.alive:
-            raise RuntimeError("the embedded task worker is not running")
+        _require_embedded_worker(app)
         return
 
     def connect() -> None:
@@ -89,9 +94,7 @@ async def check_workers(app: Any) -> None:
     """Non-critical: at least one worker answers a ping."""
     capp = celery_app(app)
     if capp.riso_embedded:
-        worker = _embedded_worker(app)
-        if worker is None or not worker.alive:
-            raise RuntimeError("the embedded task worker is not running")
+        _require_embedded_worker(app)
         return
 
     def ping() -> Any:
