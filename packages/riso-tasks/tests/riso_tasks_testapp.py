@@ -93,6 +93,13 @@ def observe(tag: str) -> None:
     SEEN.append({"tag": tag, "request_id": riso.current_request_id()})
 
 
+@riso_tasks.task
+def record(key: str, tag: str) -> None:
+    """Any process: appends the tag and the request id it saw to the Redis list ``key``."""
+    log.info("recording %s", tag)
+    _redis().rpush(key, f"{tag} {riso.current_request_id()}")
+
+
 ROWS = sa.Table(
     "riso_tasks_test_rows",
     sa.MetaData(),
@@ -162,6 +169,11 @@ def create_app() -> FastAPI:
     @app.post("/observe")
     async def enqueue_observe(tag: str) -> dict[str, str]:
         result = await riso_tasks.enqueue(observe, tag)
+        return {"id": result.id}
+
+    @app.post("/record")
+    async def enqueue_record(key: str, tag: str) -> dict[str, str]:
+        result = await riso_tasks.enqueue(record, key, tag)
         return {"id": result.id}
 
     @app.post("/rows")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -59,20 +60,23 @@ def make_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> FastAPI:
     return riso_tasks_testapp.create_app()
 
 
+ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
 @pytest.fixture
-async def client_factory() -> AsyncIterator[Callable[[FastAPI], httpx.AsyncClient]]:
-    clients: list[httpx.AsyncClient] = []
+async def client_factory() -> AsyncIterator[ClientFactory]:
+    """Clients of apps whose lifespan runs, as under a server (``lifespan=False`` skips it)."""
+    async with AsyncExitStack() as stack:
 
-    def make(app: FastAPI) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        )
-        clients.append(client)
-        return client
+        async def make(app: FastAPI, *, lifespan: bool = True) -> httpx.AsyncClient:
+            if lifespan:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            return await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://testserver")
+            )
 
-    yield make
-    for client in clients:
-        await client.aclose()
+        yield make
 
 
 async def wait_state(
@@ -101,10 +105,10 @@ async def test_endpoint_enqueues_and_real_worker_runs_it_with_request_id(
     monkeypatch: pytest.MonkeyPatch,
     broker_env: dict[str, str],
     start_worker: Callable[..., WorkerProcess],
-    client_factory: Callable[[FastAPI], httpx.AsyncClient],
+    client_factory: ClientFactory,
 ) -> None:
     worker = start_worker(broker_env, "--pool", "solo", "--loglevel", "INFO")
-    client = client_factory(make_app(monkeypatch, broker_env))
+    client = await client_factory(make_app(monkeypatch, broker_env))
     request_id = f"req-{uuid.uuid4().hex}"
 
     response = await client.post(
@@ -122,13 +126,13 @@ async def test_with_riso_obs_the_worker_logs_through_it_with_the_request_id(
     monkeypatch: pytest.MonkeyPatch,
     redis_env: dict[str, str],
     start_worker: Callable[..., WorkerProcess],
-    client_factory: Callable[[FastAPI], httpx.AsyncClient],
+    client_factory: ClientFactory,
 ) -> None:
     riso_obs = pytest.importorskip("riso_obs")
     env = {**redis_env, "TASKS_TEST_WITH_OBS": "1"}
     worker = start_worker(env, "--pool", "solo", "--loglevel", "INFO")
     try:
-        client = client_factory(make_app(monkeypatch, env))
+        client = await client_factory(make_app(monkeypatch, env))
     finally:
         riso_obs.reset()  # include() configured logging in this process too
     request_id = f"req-{uuid.uuid4().hex}"
@@ -146,10 +150,10 @@ async def test_failing_task_is_retried_with_backoff_then_recorded_failed(
     redis_env: dict[str, str],
     key: str,
     start_worker: Callable[..., WorkerProcess],
-    client_factory: Callable[[FastAPI], httpx.AsyncClient],
+    client_factory: ClientFactory,
 ) -> None:
     start_worker(redis_env, "--pool", "solo")
-    client = client_factory(make_app(monkeypatch, redis_env))
+    client = await client_factory(make_app(monkeypatch, redis_env))
 
     response = await client.post("/flaky", params={"key": key})
     body = await wait_state(client, response.json()["id"], {"SUCCESS", "FAILURE"})
@@ -174,7 +178,7 @@ async def test_killed_worker_redelivers_and_idempotent_task_completes_once(
     broker_env: dict[str, str],
     key: str,
     start_worker: Callable[..., WorkerProcess],
-    client_factory: Callable[[FastAPI], httpx.AsyncClient],
+    client_factory: ClientFactory,
 ) -> None:
     env = {
         **broker_env,
@@ -186,7 +190,7 @@ async def test_killed_worker_redelivers_and_idempotent_task_completes_once(
     }
     records = redis.Redis.from_url(broker_env["TASKS_TEST_REDIS"])
     first = start_worker(env, "--pool", "solo")
-    client = client_factory(make_app(monkeypatch, env))
+    client = await client_factory(make_app(monkeypatch, env))
 
     response = await client.post("/crashable", params={"key": key})
     task_id = response.json()["id"]
@@ -210,23 +214,27 @@ async def test_killed_worker_redelivers_and_idempotent_task_completes_once(
     assert int(records.get(f"{key}:completions") or 0) == 1
 
 
+@pytest.mark.parametrize("lifespan", [True, False], ids=["on-the-loop", "through-a-thread"])
 async def test_broker_down_gives_503_then_recovers(
     monkeypatch: pytest.MonkeyPatch,
     redis_proxy: TcpProxy,
     queue: str,
-    client_factory: Callable[[FastAPI], httpx.AsyncClient],
+    client_factory: ClientFactory,
     redis_db1: str,
+    lifespan: bool,
 ) -> None:
+    # Inside the lifespan a Redis publish runs on the event loop; outside, in a thread.
     env = {
         "RISO_TASKS_BROKER_URL": f"redis://127.0.0.1:{redis_proxy.port}/1",
         "RISO_TASKS_DEFAULT_QUEUE": queue,
         "RISO_TASKS_PUBLISH_TIMEOUT": "2",
     }
-    client = client_factory(make_app(monkeypatch, env))
+    client = await client_factory(make_app(monkeypatch, env), lifespan=lifespan)
     broker = redis.Redis.from_url(redis_db1)
 
     assert (await client.post("/add", params={"x": 1, "y": 1})).status_code == 200
     assert broker.llen(queue) == 1
+    sent = sent_count("riso_tasks_testapp.add")
 
     redis_proxy.stop()
     started = time.monotonic()
@@ -238,11 +246,19 @@ async def test_broker_down_gives_503_then_recovers(
     assert elapsed < 10, "enqueue must fail within a bounded time (publish timeout 2 s)"
     assert (await client.get("/ping")).json() == {"pong": "yes"}
     assert broker.llen(queue) == 1
+    assert sent_count("riso_tasks_testapp.add") == sent, "a failed publish is not counted as sent"
 
     redis_proxy.start()
     assert (await client.post("/add", params={"x": 1, "y": 3})).status_code == 200
     assert broker.llen(queue) == 2
+    assert sent_count("riso_tasks_testapp.add") == sent + 1
     broker.delete(queue)
+
+
+def sent_count(task: str) -> float:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    value = prometheus_client.REGISTRY.get_sample_value("riso_tasks_sent_total", {"task": task})
+    return value or 0.0
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 import riso
-from riso_tasks import _signals
+from riso_tasks import _loop_publish, _signals
 from riso_tasks._exceptions import NotConfiguredError
 from riso_tasks._settings import TasksSettings
 
@@ -26,6 +26,10 @@ class RisoCelery(Celery):
     riso_embedded: bool = False
     riso_fastapi_app: Any = None
     riso_idempotency_store: Any = None
+    #: whether the result backend does no I/O when a task is sent (worked out once)
+    riso_quiet_backend: bool | None = None
+    #: whether the broker uses riso's Redis transport (see _redis.py)
+    riso_redis_transport: bool = False
 
 
 #: attribute of app.state holding the Celery app
@@ -89,7 +93,8 @@ def build_celery(settings: TasksSettings) -> RisoCelery:
         backend = settings.result_backend
         queue = settings.default_queue
         transport = {}
-        transport_cls = None
+        # redis:// only: naming a transport for rediss:// would drop its TLS.
+        transport_cls = _loop_publish.TRANSPORT if broker.startswith("redis://") else None
         if settings.broker_is_redis:
             transport = {
                 "visibility_timeout": settings.visibility_timeout,
@@ -146,6 +151,7 @@ def build_celery(settings: TasksSettings) -> RisoCelery:
     capp.backend_cls = backend
     capp.riso_settings = settings
     capp.riso_embedded = settings.embedded
+    capp.riso_redis_transport = transport_cls == _loop_publish.TRANSPORT
     _signals.connect()
     capp.set_default()
     return capp

@@ -14,7 +14,8 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from kombu.utils.json import dumps
 
-from riso_tasks._app import settings_of
+from riso_tasks import _loop_publish
+from riso_tasks._app import RisoCelery, settings_of
 from riso_tasks._exceptions import BrokerUnavailableError, NotSerializableError
 from riso_tasks._publisher import run_blocking
 from riso_tasks._task import check_eta
@@ -41,20 +42,27 @@ async def enqueue(
     BrokerUnavailableError, which the feature turns into a 503 response.
     """
     capp: Celery = _current_app._get_current_object()  # type: ignore[attr-defined]
-    publish: Callable[[], AsyncResult[Any]]
+    publish: Callable[..., AsyncResult[Any]]
     if isinstance(task, str | Signature):
         sig = _signature(capp, task, args, kwargs)
         name = str(sig.task)
         check_json(name, tuple(sig.args or ()), dict(sig.kwargs or {}), _run_of(capp, name))
         check_eta(capp, dict(sig.options or {}))
         publish = sig.apply_async
+        ignores_result = False  # not worked out for signatures: only a quiet backend counts
     else:  # the common case, kept short: a task and its arguments
         name = task.name
         bound = capp.tasks.get(name) or task
         check_json(name, args, kwargs, bound)
         publish = partial(bound.apply_async, args, kwargs)
+        ignores_result = bool(bound.ignore_result)
     timeout = _publish_timeout(capp)
     try:
+        if _publishes_on_loop(capp, ignores_result):
+            try:
+                return await _loop_publish.publish_on_loop(capp.producer_pool, publish, timeout)
+            except _loop_publish.WouldBlock:
+                pass  # a connection or binding to set up first: the thread does it
         result = await run_blocking(publish, timeout)
     except TimeoutError as exc:
         raise BrokerUnavailableError(
@@ -67,6 +75,32 @@ async def enqueue(
             f"the task broker is unavailable ({type(exc).__name__}); task {name!r} was not sent"
         ) from exc
     return result
+
+
+def _publishes_on_loop(capp: Celery, ignores_result: bool) -> bool:
+    """Whether the publish can run on the event loop with its I/O made asynchronous.
+
+    Needs riso's Redis transport and a running feature lifespan (which closes
+    the loop's connections); not in eager mode, where publishing runs the task;
+    and no result backend I/O at publish time (Redis backends subscribe then).
+    """
+    return (
+        isinstance(capp, RisoCelery)
+        and capp.riso_redis_transport
+        and _loop_publish.loop_is_open()
+        and not capp.conf.task_always_eager
+        and (ignores_result or _quiet_backend(capp))
+    )
+
+
+def _quiet_backend(capp: RisoCelery) -> bool:
+    quiet = capp.riso_quiet_backend
+    if quiet is None:
+        from celery.backends.base import BaseBackend
+
+        on_task_call = type(capp.backend).on_task_call
+        quiet = capp.riso_quiet_backend = on_task_call is BaseBackend.on_task_call
+    return quiet
 
 
 def _signature(

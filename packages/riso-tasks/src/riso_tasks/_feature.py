@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import riso
+from riso_tasks import _loop_publish
 from riso_tasks._app import attach, celery_app
 from riso_tasks._cli import cli
 from riso_tasks._exceptions import BrokerUnavailableError
@@ -30,9 +31,14 @@ async def lifespan(app: FastAPI, settings: TasksSettings) -> AsyncIterator[None]
     capp.set_current()
     capp.set_default()
     if not settings.embedded:
-        # Nothing to stop: kombu's producer pools are process-wide, shared by
-        # every Celery app with the same broker URL, so they are not closed here.
-        yield None
+        # kombu's producer pools are process-wide, shared by every Celery app
+        # with the same broker URL, so they are not closed here; the event
+        # loop's own Redis connections (see _loop_publish.py) are.
+        _loop_publish.open_loop()
+        try:
+            yield None
+        finally:
+            await _loop_publish.close_loop()
         return
     from riso_tasks._embedded import EmbeddedWorker
 

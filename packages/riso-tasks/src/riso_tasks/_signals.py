@@ -19,6 +19,7 @@ from typing import Any
 from celery import signals
 
 import riso
+from riso_tasks import _loop_publish
 from riso_tasks._metrics import metrics
 
 REQUEST_ID_HEADER = "riso_request_id"
@@ -87,7 +88,8 @@ def _before_publish(headers: dict[str, Any] | None = None, **_: Any) -> None:
 def _after_publish(sender: str | None = None, **_: Any) -> None:
     m = metrics()
     if m is not None and sender:
-        m.sent.labels(sender).inc()
+        # Counted once the message is with the broker (later, on the event loop path).
+        _loop_publish.on_sent(m.sent.labels(sender).inc)
 
 
 def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
