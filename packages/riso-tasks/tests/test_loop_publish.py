@@ -190,13 +190,35 @@ async def test_the_lifespan_end_closes_the_loops_connections(
     async with app.router.lifespan_context(app):
         for i in range(3):
             await riso_tasks.enqueue(riso_tasks_testapp.add, i, i)
-        (client,) = _loop_publish._loops[loop].clients.values()
-        pool = client.connection_pool
-        assert any(c.is_connected for c in pool._available_connections)
+        (sender,) = _loop_publish._loops[loop].clients.values()
+        connections = list(sender._open)
+        assert connections
+        assert all(c.is_connected for c in connections)
     assert loop not in _loop_publish._loops
-    assert not any(c.is_connected for c in pool._available_connections)
+    assert not any(c.is_connected for c in connections)
     # Outside a lifespan enqueue still works, through a thread.
     await riso_tasks.enqueue(riso_tasks_testapp.add, 9, 9)
+
+
+async def test_a_connection_the_server_closed_is_replaced_without_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    queue: str,
+    broker: redis.Redis,
+    threads: list[str],
+) -> None:
+    app = make_app(monkeypatch, env)
+    async with serving(app) as client:
+        for i in range(2):
+            assert (await client.post("/add", params={"x": i, "y": 0})).status_code == 200
+        (sender,) = _loop_publish._loops[asyncio.get_running_loop()].clients.values()
+        (connection,) = sender._open
+        host, port = connection._writer.get_extra_info("sockname")[:2]
+        assert broker.client_kill(f"{host}:{port}")  # as a Redis restart or idle timeout would
+        assert (await client.post("/add", params={"x": 9, "y": 0})).status_code == 200
+        assert connection not in sender._open
+    assert threads == ["thread"]
+    assert broker.llen(queue) == 3
 
 
 @pytest.mark.parametrize(
