@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
@@ -84,6 +86,32 @@ def test_endpoint_label_is_the_template_with_mount_prefix(
     assert requests_total(text) == {("GET", endpoint, str(status)): 1.0}
     [line] = logs.access()
     assert line["route"] == endpoint
+
+
+def test_a_mount_with_path_parameters_labels_its_template_not_the_values(logs: Any) -> None:
+    app = FastAPI()
+    tenant = FastAPI()
+
+    @tenant.get("/things/{thing_id}")
+    async def thing(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    tenant.mount("/files/{kind}", StaticFiles(directory=Path(__file__).parent))
+    app.mount("/tenants/{tenant}", tenant)
+    riso.include(app, features=[riso_obs.feature])
+    with TestClient(app) as client:
+        for name in ("acme", "globex"):
+            assert client.get(f"/tenants/{name}/things/{name}").status_code == 200
+            assert client.get(f"/tenants/{name}/files/{name}/conftest.py").status_code == 200
+        text = client.get("/metrics").text
+    assert requests_total(text) == {
+        ("GET", "/tenants/{tenant}/things/{thing_id}", "200"): 2.0,
+        ("GET", "/tenants/{tenant}/files/{kind}/{path}", "200"): 2.0,
+    }
+    assert {line["route"] for line in logs.access()} == {
+        "/tenants/{tenant}/things/{thing_id}",
+        "/tenants/{tenant}/files/{kind}/{path}",
+    }
 
 
 def test_method_label_is_bounded(make_app: Any, logs: Any) -> None:

@@ -334,23 +334,60 @@ class ObsMiddleware:
     def _template(scope: Scope, root_path: str, status: int) -> str:
         """The matched route's path template, mount prefixes included."""
         route = scope.get("route")
-        if route is None:
-            return UNMATCHED
         inner_root: str = scope.get("root_path", "")
+        if route is None:
+            if inner_root != root_path and status != 404:
+                # an app mounted in a FastAPI router (static files...): FastAPI
+                # sets no route for it, but the root path shows the mount
+                return _mount_prefix(scope, root_path, inner_root) + "/{path}"
+            return UNMATCHED
         if isinstance(route, Mount | Host):
             # a mounted app that is not a router (static files...), or a
             # mounted router that matched nothing
             if status == 404:
                 return UNMATCHED
-            prefix = inner_root[len(root_path) :] if inner_root.startswith(root_path) else ""
-            return prefix + "/{path}"
+            return _mount_prefix(scope, root_path, inner_root) + "/{path}"
         template: str | None = getattr(route, "path", None)
         if template is None:
             return UNMATCHED
         if inner_root == root_path:
             return template
-        prefix = inner_root[len(root_path) :] if inner_root.startswith(root_path) else ""
-        return prefix + template
+        return _mount_prefix(scope, root_path, inner_root) + template
+
+
+def _mount_prefix(scope: Scope, root_path: str, inner_root: str) -> str:
+    """The templates of the mounts between ``root_path`` and ``inner_root``.
+
+    ``inner_root`` holds the path as sent (``/tenants/acme``): a mount with
+    path parameters must not put their values into a label. The mounts are
+    found again by matching the request path, from the outermost router
+    (``scope["router"]``) inwards; if that fails, a prefix that may hold
+    values is replaced by a fixed ``/{mount}``.
+    """
+    raw = inner_root[len(root_path) :] if inner_root.startswith(root_path) else ""
+    path: str = scope["path"]
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    routes = getattr(scope.get("router"), "routes", None)
+    template = ""
+    consumed = 0
+    while routes and consumed < len(raw):
+        for candidate in routes:
+            match = candidate.path_regex.match(path) if isinstance(candidate, Mount) else None
+            if match is not None:
+                rest = "/" + match["path"]
+                consumed += len(path) - len(rest)
+                path = rest
+                template += candidate.path
+                routes = candidate.routes
+                break
+        else:
+            break
+    if consumed == len(raw):
+        return template
+    route_params = getattr(scope.get("route"), "param_convertors", {})
+    mount_params = set(scope.get("path_params", {})) - set(route_params)
+    return "/{mount}" if mount_params else raw
 
 
 async def _send_500(send: Send) -> None:
