@@ -52,6 +52,35 @@ def test_one_server_span_per_request_named_by_route(
     assert span.attributes["http.request.method"] == "GET"
 
 
+@pytest.mark.parametrize("io_spans", [False, True])
+def test_receive_and_send_sub_spans_only_when_asked(
+    make_app: Any,
+    logs: Any,
+    spans: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+    io_spans: bool,
+) -> None:
+    if io_spans:
+        monkeypatch.setenv("RISO_OBS_TRACE_IO_SPANS", "true")
+    with TestClient(make_app()) as client:
+        reply = client.post("/login", json={"email": "a@example.com", "password": "pw-123456"})
+    assert reply.status_code == 200
+    [server] = server_spans(spans)
+    children = [s for s in spans.get_finished_spans() if s.kind is SpanKind.INTERNAL]
+    if not io_spans:
+        assert children == []
+        return
+    assert {s.parent.span_id for s in children} == {server.context.span_id}
+    events = [(s.name, s.attributes["asgi.event.type"]) for s in children]
+    assert ("POST http receive", "http.request") in events
+    assert events[-2:] == [
+        ("POST http send", "http.response.start"),
+        ("POST http send", "http.response.body"),
+    ]
+    [start] = [s for s in children if s.attributes["asgi.event.type"] == "http.response.start"]
+    assert start.attributes["http.response.status_code"] == 200
+
+
 def test_log_lines_carry_the_span_trace_id(
     make_app: Any, logs: Any, spans: InMemorySpanExporter
 ) -> None:

@@ -26,6 +26,7 @@ from riso_obs._logging import access_line, encode_json_string
 from riso_obs._metrics import UNMATCHED
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
     from prometheus_client.metrics import Counter, Gauge, Histogram
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -107,6 +108,7 @@ class ObsMiddleware:
         #: id(route) -> (route, the same per-method table): skips building the template
         self._by_route: dict[int, tuple[object, dict[str, _RouteStats]]] = {}
         self._tracer = _tracing.tracer() if settings.tracing else None
+        self._io_spans = settings.trace_io_spans
         self._propagator = get_global_textmap()
         self._log = structlog.get_logger("riso.access").bind() if settings.access_log else None
         self._fast_log = access_line() if settings.access_log else None
@@ -205,6 +207,9 @@ class ObsMiddleware:
             otel_token = otel_context.attach(set_span_in_context(span, parent))
             # mounted FastAPI apps must not open a second server span
             scope["fastapi.telemetry"] = None
+            if self._io_spans:
+                receive = _traced_receive(receive, tracer, f"{method} http receive")
+                send = _traced_send(send, tracer, f"{method} http send")
         rid_token = request_id_var.set(rid)
 
         status = 0
@@ -388,6 +393,31 @@ def _mount_prefix(scope: Scope, root_path: str, inner_root: str) -> str:
     route_params = getattr(scope.get("route"), "param_convertors", {})
     mount_params = set(scope.get("path_params", {})) - set(route_params)
     return "/{mount}" if mount_params else raw
+
+
+def _traced_receive(receive: Receive, tracer: Tracer, name: str) -> Receive:
+    """``receive`` inside a child span of the server span (RISO_OBS_TRACE_IO_SPANS)."""
+
+    async def traced() -> Message:
+        with tracer.start_as_current_span(name, kind=SpanKind.INTERNAL) as span:
+            message = await receive()
+            span.set_attribute("asgi.event.type", message["type"])
+            return message
+
+    return traced
+
+
+def _traced_send(send: Send, tracer: Tracer, name: str) -> Send:
+    """``send`` inside a child span of the server span (RISO_OBS_TRACE_IO_SPANS)."""
+
+    async def traced(message: Message) -> None:
+        with tracer.start_as_current_span(name, kind=SpanKind.INTERNAL) as span:
+            span.set_attribute("asgi.event.type", message["type"])
+            if message["type"] == "http.response.start":
+                span.set_attribute("http.response.status_code", message["status"])
+            await send(message)
+
+    return traced
 
 
 async def _send_500(send: Send) -> None:

@@ -62,6 +62,8 @@ class ObsSettings(Settings):
     metrics_require_token: bool = False
     #: create server spans when an exporter is configured through ``OTEL_*``
     tracing: bool = True
+    #: also a child span around every ASGI ``receive`` and ``send`` (costly: debugging only)
+    trace_io_spans: bool = False
 
     @field_validator("log_level")
     @classmethod
