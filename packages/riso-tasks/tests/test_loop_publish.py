@@ -101,8 +101,8 @@ async def test_inside_the_lifespan_publishes_run_on_the_loop_and_each_is_sent_on
             *(client.post("/add", params={"x": i, "y": 2}) for i in range(20))
         )
         assert {r.status_code for r in replies} == {200}
-        loop_clients = _loop_publish._loops[asyncio.get_running_loop()].clients
-        assert len(loop_clients) == 1
+        senders = _loop_publish._loops[asyncio.get_running_loop()].senders
+        assert len(senders) == 1
     assert threads == ["thread"], "after the first, no publish needed a thread"
     assert broker.llen(queue) == 41, "every enqueue put exactly one message on the queue"
 
@@ -190,7 +190,7 @@ async def test_the_lifespan_end_closes_the_loops_connections(
     async with app.router.lifespan_context(app):
         for i in range(3):
             await riso_tasks.enqueue(riso_tasks_testapp.add, i, i)
-        (sender,) = _loop_publish._loops[loop].clients.values()
+        (sender,) = _loop_publish._loops[loop].senders.values()
         connections = list(sender._open)
         assert connections
         assert all(c.is_connected for c in connections)
@@ -211,7 +211,7 @@ async def test_a_connection_the_server_closed_is_replaced_without_an_error(
     async with serving(app) as client:
         for i in range(2):
             assert (await client.post("/add", params={"x": i, "y": 0})).status_code == 200
-        (sender,) = _loop_publish._loops[asyncio.get_running_loop()].clients.values()
+        (sender,) = _loop_publish._loops[asyncio.get_running_loop()].senders.values()
         (connection,) = sender._open
         host, port = connection._writer.get_extra_info("sockname")[:2]
         assert broker.client_kill(f"{host}:{port}")  # as a Redis restart or idle timeout would

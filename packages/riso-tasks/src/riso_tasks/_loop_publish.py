@@ -56,18 +56,18 @@ def on_sent(action: Callable[[], None]) -> None:
         collected.sent.append(action)
 
 
-# Per event loop: the redis.asyncio clients of the running feature lifespans.
-_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+# Per event loop: the Redis senders of the running feature lifespans.
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSenders] = (
     weakref.WeakKeyDictionary()
 )
 
 
-class _LoopClients:
-    __slots__ = ("clients", "users")
+class _LoopSenders:
+    __slots__ = ("senders", "users")
 
     def __init__(self) -> None:
         self.users = 0
-        self.clients: dict[tuple[tuple[str, Any], ...], _Sender] = {}
+        self.senders: dict[tuple[tuple[str, Any], ...], _Sender] = {}
 
 
 class _Sender:
@@ -141,12 +141,12 @@ def open_loop() -> None:
     loop = asyncio.get_running_loop()
     entry = _loops.get(loop)
     if entry is None:
-        entry = _loops[loop] = _LoopClients()
+        entry = _loops[loop] = _LoopSenders()
     entry.users += 1
 
 
 async def close_loop() -> None:
-    """Close the running loop's clients when its last lifespan ends."""
+    """Close the running loop's Redis connections when its last lifespan ends."""
     loop = asyncio.get_running_loop()
     entry = _loops.get(loop)
     if entry is None:
@@ -155,7 +155,7 @@ async def close_loop() -> None:
     if entry.users > 0:
         return
     del _loops[loop]
-    for sender in entry.clients.values():
+    for sender in entry.senders.values():
         await sender.aclose()
 
 
@@ -196,8 +196,8 @@ async def publish_on_loop(pool: Any, publish: Callable[..., T], limit: float) ->
 
 def _sender(params: tuple[tuple[str, Any], ...]) -> _Sender:
     entry = _loops[asyncio.get_running_loop()]
-    sender = entry.clients.get(params)
+    sender = entry.senders.get(params)
     if sender is None:
         # No socket timeout: publish_on_loop's own limit bounds each send.
-        sender = entry.clients[params] = _Sender({**dict(params), "socket_timeout": None})
+        sender = entry.senders[params] = _Sender({**dict(params), "socket_timeout": None})
     return sender
