@@ -6,7 +6,6 @@ Every process started here is stopped in a ``finally``; nothing outlives the
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -156,97 +155,3 @@ def wait_task(client: httpx.Client, task_id: str, timeout: float = 30) -> dict[s
         if time.monotonic() > deadline:
             raise AssertionError(f"task {task_id} never finished: {state}")
         time.sleep(0.05)
-
-
-class PausableProxy:
-    """A TCP proxy on loopback that can stop forwarding, like a paused server.
-
-    ``pause()``: accepted connections stay open but no byte moves in either
-    direction and new connections are accepted but never forwarded, so
-    clients see a server that stopped answering (not a refused connection).
-    ``resume()`` forwards again, buffered bytes included.
-    """
-
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
-        import threading
-
-        self.target = (target_host, target_port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self._running = threading.Event()
-        self._running.set()
-        self._closed = False
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        thread = threading.Thread(target=self._accept, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def _accept(self) -> None:
-        import threading
-
-        while not self._closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self._sockets.append(client)
-            thread = threading.Thread(target=self._connect, args=(client,), daemon=True)
-            thread.start()
-
-    def _connect(self, client: socket.socket) -> None:
-        import threading
-
-        self._running.wait()
-        if self._closed:
-            return
-        try:
-            upstream = socket.create_connection(self.target, timeout=5)
-        except OSError:
-            client.close()
-            return
-        upstream.settimeout(None)
-        self._sockets.append(upstream)
-        for src, dst in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                while not self._running.is_set():
-                    if self._closed:
-                        return
-                    self._running.wait(0.05)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._closed = True
-        self._running.set()
-        self.listener.close()
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
-@contextmanager
-def pausable_proxy(target_port: int) -> Iterator[PausableProxy]:
-    proxy = PausableProxy(target_port)
-    try:
-        yield proxy
-    finally:
-        proxy.close()

@@ -30,6 +30,8 @@ import psycopg
 import pytest
 import system_stack as st
 
+from riso.testing import TcpProxy
+
 #: a request on a dead or paused database must answer within this (a hang guard)
 FAIL_FAST = 5.0
 
@@ -110,7 +112,7 @@ def test_killed_connections_give_503_not_500_and_lose_no_acknowledged_write(
 def test_paused_database_fails_fast_then_recovers_by_itself(
     stack_env: dict[str, str], system_dir: Path, postgres_url: str
 ) -> None:
-    with st.pausable_proxy(5432) as proxy:
+    with TcpProxy(5432) as proxy:
         env = {
             **stack_env,
             "RISO_DB_URL": _db_on(postgres_url, proxy.port),
@@ -159,7 +161,7 @@ def test_paused_database_fails_fast_then_recovers_by_itself(
 def test_unreachable_broker_fails_enqueue_fast_and_runs_earlier_tasks_afterwards(
     stack_env: dict[str, str], system_dir: Path, redis_url: str, outage: str
 ) -> None:
-    with st.pausable_proxy(6379) as proxy:
+    with TcpProxy(6379) as proxy:
         broker = f"redis://127.0.0.1:{proxy.port}/{st.REDIS_DB}"
         # a queue of its own: no other worker of the session runs these tasks early
         queue = {"RISO_TASKS_DEFAULT_QUEUE": f"outage-{uuid.uuid4().hex[:8]}"}

@@ -14,6 +14,7 @@ from sqlalchemy import String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 import riso_db
+from riso.testing import TcpProxy
 from riso_db import DbSession, Model, PrimaryKeyMixin, TimestampMixin
 
 pytestmark = pytest.mark.anyio
@@ -229,57 +230,12 @@ async def test_an_unreachable_database_is_a_json_503(
         await riso_db.database(app).dispose()
 
 
-class _PausableProxy:
-    """A loopback TCP proxy to PostgreSQL that can stop forwarding (a paused server)."""
-
-    def __init__(self, target_port: int) -> None:
-        import threading
-
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.running = threading.Event()
-        self.running.set()
-        self.closed = False
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        import threading
-
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                while not self.running.wait(0.05):
-                    if self.closed:
-                        return
-                dst.sendall(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()
-        for sock in self.sockets:
-            sock.close()
-
-
 async def test_a_paused_server_fails_requests_fast_and_recovers(
     make_app: Callable[..., FastAPI], pg_url: str
 ) -> None:
     """Regression (found by the system fault tests): with the server paused, a request
     on a pooled connection waited forever; with RISO_DB_QUERY_TIMEOUT it is a 503."""
-    proxy = _PausableProxy(5432)
+    proxy = TcpProxy(5432)
     try:
         url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         build(make_app, url)  # creates the table
@@ -291,17 +247,17 @@ async def test_a_paused_server_fails_requests_fast_and_recovers(
 
         async with app.router.lifespan_context(app), client(app) as http:
             assert (await http.get("/count")).status_code == 200  # a pooled connection now
-            proxy.running.clear()
+            proxy.pause()
             with anyio.fail_after(10):  # a hang guard, not a timing assertion
                 for _ in range(3):
                     response = await http.get("/count")
                     assert response.status_code == 503, response.text
                     assert response.json()["detail"].startswith("the database is unavailable")
-            proxy.running.set()
+            proxy.resume()
             with anyio.fail_after(10):
                 assert (await http.get("/count")).json() == {"count": 0}
     finally:
-        proxy.running.set()
+        proxy.resume()
         proxy.close()
 
 

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 
+from riso.testing import TcpProxy
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -85,75 +87,12 @@ def closed_port() -> int:
     return port
 
 
-class Proxy:
-    """Forwards a loopback port to ``target``; ``stop()`` makes the port refuse."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self.sock: socket.socket | None = None
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self.start()
-
-    def start(self) -> None:
-        self.sock = _listener(self.port)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, args=(self.sock,), daemon=True).start()
-
-    def _accept(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = sock.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        """Close the listener and every forwarded connection."""
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RDWR)
-            self.sock.close()
-            self.sock = None
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-
-
 @pytest.fixture
-def pg_proxy(postgres_url: str) -> Iterator[tuple[Proxy, str]]:
+def pg_proxy(postgres_url: str) -> Iterator[tuple[TcpProxy, str]]:
     """(proxy in front of the real PostgreSQL, database name)."""
     parts = urlsplit(postgres_url)
-    proxy = Proxy((parts.hostname or LOOPBACK, parts.port or 5432))
-    try:
+    with TcpProxy(parts.port or 5432, parts.hostname or LOOPBACK) as proxy:
         yield proxy, parts.path.lstrip("/")
-    finally:
-        proxy.stop()
 
 
 async def _until_ready(reader: asyncio.StreamReader) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import selectors
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +20,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import riso_tasks_testapp  # noqa: E402
+
+from riso.testing import TcpProxy  # noqa: E402
 
 RISO = Path(sys.executable).parent / "riso"
 
@@ -149,85 +148,8 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
-class TcpProxy:
-    """A loopback TCP proxy in front of a real server that a test can stop and restart."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._running = False
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        self._running = True
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        assert self._listener is not None
-        selector = selectors.DefaultSelector()
-        selector.register(self._listener, selectors.EVENT_READ, None)
-        while self._running:
-            for sel_key, _ in selector.select(timeout=0.05):
-                if sel_key.data is None:
-                    try:
-                        client, _addr = self._listener.accept()
-                    except OSError:
-                        continue
-                    try:
-                        upstream = socket.create_connection(self.target, timeout=2)
-                    except OSError:
-                        client.close()
-                        continue
-                    with self._lock:
-                        self._conns += [client, upstream]
-                    selector.register(client, selectors.EVENT_READ, upstream)
-                    selector.register(upstream, selectors.EVENT_READ, client)
-                else:
-                    src: socket.socket = sel_key.fileobj  # type: ignore[assignment]
-                    dst: socket.socket = sel_key.data
-                    try:
-                        data = src.recv(65536)
-                        if data:
-                            dst.sendall(data)
-                            continue
-                    except OSError:
-                        pass
-                    for sock in (src, dst):
-                        with contextlib.suppress(KeyError, ValueError):
-                            selector.unregister(sock)
-                        sock.close()
-        selector.close()
-
-    def stop(self) -> None:
-        """Close the listener and every proxied connection: the server looks down."""
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(5)
-        if self._listener is not None:
-            self._listener.close()
-        with self._lock:
-            for sock in self._conns:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self._conns.clear()
-
-
 @pytest.fixture
 def redis_proxy(redis_url: str) -> Iterator[TcpProxy]:
     host, _, port = redis_url.split("://", 1)[1].split("/", 1)[0].partition(":")
-    proxy = TcpProxy(host, int(port or 6379))
-    proxy.start()
-    yield proxy
-    proxy.stop()
+    with TcpProxy(int(port or 6379), host) as proxy:
+        yield proxy

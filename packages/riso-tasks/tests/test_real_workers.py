@@ -15,7 +15,8 @@ import riso_tasks_testapp
 from fastapi import FastAPI
 
 import riso_tasks
-from conftest import TcpProxy, WorkerProcess
+from conftest import WorkerProcess
+from riso.testing import TcpProxy
 
 pytestmark = pytest.mark.anyio
 
