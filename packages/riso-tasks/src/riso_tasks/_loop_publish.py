@@ -93,23 +93,21 @@ class _Sender:
         async with self._slots:
             reused = bool(self._idle)
             connection = self._idle.pop() if reused else self._connection()
-            try:
-                await self._send(connection, commands)
-            except RedisConnectionError:
-                await self._drop(connection)
-                if not reused:
-                    raise
-                # The server closed an idle connection (a restart, a timeout):
-                # once more on a new one, as redis-py's client would.
-                connection = self._connection()
+            while True:
                 try:
                     await self._send(connection, commands)
-                except BaseException:
+                    break
+                except RedisConnectionError:
+                    await self._drop(connection)
+                    if not reused:
+                        raise
+                    # The server closed an idle connection (a restart, a
+                    # timeout): once more on a new one, as redis-py's client would.
+                    reused = False
+                    connection = self._connection()
+                except BaseException:  # cancelled or timed out mid-command: never reuse it
                     await self._drop(connection)
                     raise
-            except BaseException:  # cancelled or timed out mid-command: never reuse it
-                await self._drop(connection)
-                raise
             self._idle.append(connection)
 
     @staticmethod

@@ -60,18 +60,19 @@ class Channel(kombu_redis.Channel):
         return client
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
-        collected = collecting.get()
-        if collected is not None:
-            collected.params = self._async_params()
-            kwargs["_publish_batch"] = collected
-        super()._put(queue, message, **kwargs)
+        super()._put(queue, message, **self._collect_into(kwargs))
 
     def _put_fanout(self, exchange: str, message: Any, routing_key: str, **kwargs: Any) -> None:
+        kwargs = self._collect_into(kwargs)
+        super()._put_fanout(exchange, message, routing_key, **kwargs)  # type: ignore[misc]
+
+    def _collect_into(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """In collecting mode, make kombu hand the final commands to the collector."""
         collected = collecting.get()
         if collected is not None:
             collected.params = self._async_params()
             kwargs["_publish_batch"] = collected
-        super()._put_fanout(exchange, message, routing_key, **kwargs)  # type: ignore[misc]
+        return kwargs
 
     def _async_params(self) -> tuple[tuple[str, Any], ...]:
         params = self._riso_params
