@@ -177,17 +177,14 @@ def publish_to_start(client: Any, run: str) -> None:
         key_riso = f"bench-riso-lat-{run}"
 
         async def paced() -> None:
-            async with app.router.lifespan_context(app):
-                await paced_in_lifespan()
-
-        async def paced_in_lifespan() -> None:
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            for i in range(total):
-                delay = start + i / RATE - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                await riso_tasks.enqueue(record, time.time(), key_riso)
+            async with app.router.lifespan_context(app):  # as while serving requests
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                for i in range(total):
+                    delay = start + i / RATE - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    await riso_tasks.enqueue(record, time.time(), key_riso)
 
         asyncio.run(paced())
         riso_lat = collect(client, key_riso, total)
