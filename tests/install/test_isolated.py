@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -22,6 +23,14 @@ from typing import Any
 import pytest
 
 ABSENT = 404
+#: distribution -> the version its pyproject in this tree declares
+TREE_VERSIONS = {
+    data["project"]["name"]: data["project"]["version"]
+    for data in (
+        tomllib.loads(path.read_text(encoding="utf-8"))
+        for path in (Path(__file__).resolve().parents[2] / "packages").glob("*/pyproject.toml")
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,7 @@ def test_riso_features_lists_exactly_the_installed_features(
     assert lines[0][:2] == ["NAME", "VERSION"]
     assert tuple(row[0] for row in lines[1:]) == case.features
     for row in lines[1:]:
-        assert row[1] == "0.1.0"
+        assert row[1] == TREE_VERSIONS[row[2]]  # the version built from this tree
         assert row[-1] == "enabled"
 
 

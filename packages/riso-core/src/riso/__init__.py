@@ -22,7 +22,7 @@ from riso._include import include
 from riso._registry import FeatureInfo, Registry, registry
 from riso._settings import CoreSettings, Settings
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "STAGES",
