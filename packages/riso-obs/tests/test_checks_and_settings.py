@@ -65,6 +65,7 @@ def test_checks_are_declared_on_the_feature() -> None:
         ("RISO_OBS_EXCLUDE_PATHS", "metrics"),
         ("RISO_OBS_REQUEST_ID_HEADERS", " , "),
         ("RISO_OBS_METRICS", "perhaps"),
+        ("RISO_OBS_TRACE_IO_SPANS", "sometimes"),
     ],
 )
 def test_bad_settings_are_reported_by_variable_before_the_app_is_touched(
