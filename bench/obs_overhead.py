@@ -13,18 +13,37 @@ load generator, wrk, pinned to CPU 1; loopback only):
                  opentelemetry-instrumentation-fastapi (100 % to the dropping
                  exporter) + structlog (uvicorn access log rendered as JSON to a file)
 
-Prints req/s and p99 for each, and ratios to ``bare`` measured in the same run.
-Runs ``--rounds`` rounds (variants interleaved) and keeps each variant's best
-round. It also reads the server process's CPU time (``/proc``) around each
-measurement: CPU microseconds per request give the same ratio even when other
-processes share the machine (the server is single-threaded and CPU-bound, so
-req/s on a quiet core is 1 / CPU per request). Total time is bounded (about
-100 s with the defaults).
+Two measurements, both against ``bare`` measured in the same run. The host
+is shared and its speed drifts by 20 % within minutes, so all servers start
+once and stay up.
 
-    .tools/bin/uv run --no-sync python bench/obs_overhead.py [--duration 4] [--rounds 3]
+1. **Sequential** (the issue's method): every round measures each server
+   alone for two seconds with 32 connections, back to back (the order
+   rotates between rounds). Prints median req/s and p99, and the median of
+   each round's ratio to that round's bare server, with the range. It also
+   reads the server's CPU time from ``/proc`` (CPU microseconds per request)
+   and counts its garbage collections (a ``gc`` callback in the benchmark
+   app, read through ``/bench/gc``): tracing keeps finished spans queued for
+   export, and the collections that causes are most of tracing's p99.
+
+2. **Paired on one core**: ``bare`` and one variant run at the same time,
+   both on CPU 0, each loaded by its own wrk (16 connections) on CPU 1. The
+   kernel shares the core between them, so a drift in host speed hits both
+   alike; the ratio of their CPU time per request (variant / bare) is the
+   cost ratio, and 1 / cost ratio the throughput ratio it implies. Its spread
+   over repetitions is a few percent where the sequential ratios spread by
+   tens of percent. Also measures ``sdk_span``, the floor the OpenTelemetry
+   SDK sets: riso-obs with tracing off, plus the smallest server span the SDK
+   can make (no attributes, not made current, batch-exported to the same
+   dropping exporter).
+
+Total time is bounded (about 4 minutes with the defaults).
+
+    .tools/bin/uv run --no-sync python bench/obs_overhead.py [--duration 2] [--rounds 12]
 
 Diagnostics: ``--only bare obs obs_nolog obs_nometrics obs_bare`` switches
-riso-obs parts off one at a time.
+riso-obs parts off one at a time; ``--paired`` chooses the variants of part 2
+(``--paired`` alone skips it).
 
 prometheus-fastapi-instrumentator pins ``starlette<1``, so it cannot be in the
 workspace lock; when it is not importable the script installs it (no deps)
@@ -34,6 +53,8 @@ into a private folder under the temp dir with ``uv pip install --target``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -45,6 +66,11 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from statistics import median
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = ROOT / ".tools" / "bin" / "uv"
@@ -54,6 +80,7 @@ EXTRA_VARIANTS = {
     "obs_nolog": {"RISO_OBS_ACCESS_LOG": "false"},
     "obs_nometrics": {"RISO_OBS_METRICS": "false"},
     "obs_bare": {"RISO_OBS_ACCESS_LOG": "false", "RISO_OBS_METRICS": "false"},
+    "sdk_span": {},
 }
 
 APP = textwrap.dedent(
@@ -85,6 +112,32 @@ APP = textwrap.dedent(
         return {"ok": True}
 
 
+    # garbage collections during the measured window (all variants alike)
+    import gc
+    from time import perf_counter
+
+    GC = {"collections": [0, 0, 0], "seconds": 0.0}
+    _started = [0.0]
+
+
+    def _on_gc(phase, info):
+        if phase == "start":
+            _started[0] = perf_counter()
+        else:
+            GC["seconds"] += perf_counter() - _started[0]
+            GC["collections"][info["generation"]] += 1
+
+
+    gc.callbacks.append(_on_gc)
+
+
+    @app.get("/bench/gc")
+    async def gc_stats():
+        snapshot = {"collections": list(GC["collections"]), "seconds": GC["seconds"]}
+        GC.update(collections=[0, 0, 0], seconds=0.0)
+        return snapshot
+
+
     if VARIANT in ("obs", "obs_trace"):
         import riso
         import riso_obs
@@ -92,6 +145,33 @@ APP = textwrap.dedent(
         if VARIANT == "obs_trace":
             riso_obs.configure_tracing(drop_exporter())
         riso.include(app, features=[riso_obs.feature])
+
+    elif VARIANT == "sdk_span":
+        import riso
+        import riso_obs
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace import SpanKind
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(drop_exporter()))
+        tracer = provider.get_tracer("bench")
+        riso.include(app, features=[riso_obs.feature])
+
+        class SmallestSpan:
+            def __init__(self, app):
+                self.app = app
+
+            async def __call__(self, scope, receive, send):
+                if scope["type"] != "http":
+                    return await self.app(scope, receive, send)
+                span = tracer.start_span("GET", kind=SpanKind.SERVER)
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    span.end()
+
+        app.middleware_stack = SmallestSpan(app.build_middleware_stack())
 
     elif VARIANT == "stack":
         import logging
@@ -218,20 +298,31 @@ def parse_wrk(output: str) -> tuple[float, float, int]:
     return rps, p99_ms, total
 
 
-def run_variant(
-    variant: str, workdir: Path, extra_path: str | None, duration: int, connections: int
-) -> tuple[float, float, float]:
-    """(req/s, p99 ms, server CPU microseconds per request)."""
+class Measurement(NamedTuple):
+    rps: float
+    p99_ms: float
+    cpu_us: float  # server CPU per request
+    gc_full: int  # full (generation 2) collections in the server
+    gc_share: float  # share of the measured time the server spent collecting
+
+
+def gc_snapshot(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/gc", timeout=5) as resp:
+        return json.load(resp)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def start_server(
+    variant: str, workdir: Path, extra_path: str | None, connections: int
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """One uvicorn server for ``variant`` on CPU 0, warmed up: (process, port)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RISO_", "OTEL_"))}
-    env["BENCH_VARIANT"] = (
-        "obs" if variant.startswith("obs_") and variant != "obs_trace" else variant
-    )
+    env["BENCH_VARIANT"] = variant if variant in (*VARIANTS, "sdk_span") else "obs"
     env["RISO_OBS_LOG_FORMAT"] = "json"
     env.update(EXTRA_VARIANTS.get(variant, {}))
     paths = [str(workdir)] + ([extra_path] if extra_path else [])
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
-    log_file = workdir / f"{variant}.log"
     cmd = [
         "taskset",
         "-c",
@@ -249,20 +340,12 @@ def run_variant(
     ]
     if variant in ("bare", "obs_nolog", "obs_bare"):
         cmd.append("--no-access-log")
-    with log_file.open("ab") as out:
+    with (workdir / f"{variant}.log").open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=out, stderr=out)
         try:
             wait_ready(port, proc)
-            url = f"http://127.0.0.1:{port}/ping"
-            wrk = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "--latency"]
-            subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)  # warm-up
-            cpu_before = cpu_seconds(proc.pid)
-            result = subprocess.run(
-                [*wrk, f"-d{duration}s", url], check=True, capture_output=True, text=True
-            )
-            cpu = cpu_seconds(proc.pid) - cpu_before
-            rps, p99, total = parse_wrk(result.stdout)
-            return rps, p99, cpu / max(total, 1) * 1e6
+            wrk(port, connections, 2)  # warm-up
+            yield proc, port
         finally:
             proc.terminate()
             try:
@@ -271,60 +354,169 @@ def run_variant(
                 proc.kill()
 
 
+def wrk(port: int, connections: int, duration: int) -> str:
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "--latency"]
+    url = f"http://127.0.0.1:{port}/ping"
+    return subprocess.run(
+        [*command, f"-d{duration}s", url], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def measure(
+    proc: subprocess.Popen[bytes], port: int, connections: int, duration: int
+) -> Measurement:
+    gc_snapshot(port)
+    cpu_before = cpu_seconds(proc.pid)
+    started = time.monotonic()
+    output = wrk(port, connections, duration)
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(proc.pid) - cpu_before
+    collected = gc_snapshot(port)
+    rps, p99, total = parse_wrk(output)
+    return Measurement(
+        rps,
+        p99,
+        cpu / max(total, 1) * 1e6,
+        collected["collections"][2],
+        collected["seconds"] / elapsed,
+    )
+
+
+def paired_cost_ratio(
+    bare: tuple[subprocess.Popen[bytes], int],
+    other: tuple[subprocess.Popen[bytes], int],
+    duration: int,
+) -> float:
+    """CPU per request of ``other`` / ``bare``, both loaded at the same time on one core."""
+    servers = (bare, other)
+    before = [cpu_seconds(proc.pid) for proc, _ in servers]
+    command = ["taskset", "-c", "1", "wrk", "-t1", "-c16", "--latency", f"-d{duration}s"]
+    loads = [
+        subprocess.Popen(
+            [*command, f"http://127.0.0.1:{port}/ping"], stdout=subprocess.PIPE, text=True
+        )
+        for _, port in servers
+    ]
+    outputs = [load.communicate()[0] for load in loads]
+    after = [cpu_seconds(proc.pid) for proc, _ in servers]
+    bare_us, other_us = (
+        (end - start) / max(parse_wrk(output)[2], 1)
+        for start, end, output in zip(before, after, outputs, strict=True)
+    )
+    return other_us / bare_us
+
+
+def summarize(variants: list[str], rounds: list[dict[str, Measurement]]) -> None:
+    print(
+        f"\n{'variant':10s} {'req/s':>8s} {'p99 ms':>7s} {'vs bare':>8s} {'(range)':>13s}"
+        f" {'CPU us/req':>10s} {'CPU vs bare':>11s} {'full GCs':>8s} {'GC time':>7s}"
+    )
+    for variant in variants:
+        runs = [r[variant] for r in rounds]
+        rps, p99 = median(m.rps for m in runs), median(m.p99_ms for m in runs)
+        line = f"{variant:10s} {rps:8.0f} {p99:7.2f}"
+        if "bare" in variants:
+            ratios = [r[variant].rps / r["bare"].rps for r in rounds]
+            cpu_ratios = [r["bare"].cpu_us / r[variant].cpu_us for r in rounds]
+            spread = f"({min(ratios):.2f}-{max(ratios):.2f})"
+            line += f" {median(ratios):7.2f}x {spread:>13s}"
+        else:
+            cpu_ratios = []
+            line += f" {'-':>8s} {'':13s}"
+        line += f" {median(m.cpu_us for m in runs):10.1f}"
+        line += f" {median(cpu_ratios):10.2f}x" if cpu_ratios else f" {'-':>11s}"
+        line += f" {median(m.gc_full for m in runs):8.0f} {median(m.gc_share for m in runs):6.1%}"
+        print(line)
+    if "obs_trace" in variants and "stack" in variants:
+        ratio = median(r["obs_trace"].rps / r["stack"].rps for r in rounds)
+        print(f"\nobs_trace / stack: {ratio:.2f}x req/s (median of per-round ratios)")
+    print(
+        "\nColumns are medians over the rounds; 'vs bare' is the median of each round's"
+        "\nratio to that round's bare server, with the range over rounds. 'CPU vs bare'"
+        "\n(server CPU time per request, bare / variant) is the same ratio measured"
+        "\nindependently of other load. 'full GCs' counts the server's generation-2"
+        "\ncollections during one measurement; 'GC time' is the share of it spent collecting."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=int, default=4, help="seconds per measurement")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=2, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--only", nargs="*", choices=[*VARIANTS, *EXTRA_VARIANTS], default=list(VARIANTS)
     )
+    parser.add_argument(
+        "--paired",
+        nargs="*",
+        choices=[v for v in (*VARIANTS, *EXTRA_VARIANTS) if v != "bare"],
+        default=["obs", "obs_trace", "sdk_span"],
+    )
+    parser.add_argument("--paired-reps", type=int, default=5)
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("needs wrk and taskset (apt-get install wrk util-linux)")
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs two CPUs: server on CPU 0, wrk on CPU 1")
 
-    with tempfile.TemporaryDirectory(prefix="riso-bench-") as tmp:
+    variants: list[str] = list(args.only)
+    rounds: list[dict[str, Measurement]] = []
+    with tempfile.TemporaryDirectory(prefix="riso-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         (workdir / "bench_app.py").write_text(APP)
         cache = Path(tempfile.gettempdir()) / "riso-bench-deps"
-        extra = ensure_instrumentator(cache) if "stack" in args.only else None
-        best: dict[str, tuple[float, float]] = {}
-        cpu: dict[str, float] = {}
+        needs_stack = "stack" in variants or "stack" in (args.paired or ())
+        extra = ensure_instrumentator(cache) if needs_stack else None
+        # All servers run for the whole benchmark (idle ones cost nothing), so
+        # the measurements of one round are seconds apart, not minutes.
+        servers = {
+            v: stack.enter_context(start_server(v, workdir, extra, args.connections))
+            for v in variants
+        }
         for round_no in range(args.rounds):
-            for variant in args.only:
-                rps, p99, us = run_variant(variant, workdir, extra, args.duration, args.connections)
+            shift = round_no % len(variants)  # a different variant goes first each round
+            measured: dict[str, Measurement] = {}
+            for variant in variants[shift:] + variants[:shift]:
+                m = measure(*servers[variant], args.connections, args.duration)
+                measured[variant] = m
                 print(
-                    f"round {round_no + 1} {variant:10s} {rps:9.0f} req/s  p99 {p99:7.2f} ms"
-                    f"  server CPU {us:6.1f} us/req",
+                    f"round {round_no + 1:2d} {variant:10s} {m.rps:7.0f} req/s"
+                    f"  p99 {m.p99_ms:6.2f} ms  server CPU {m.cpu_us:6.1f} us/req"
+                    f"  full GCs {m.gc_full:2d}  GC time {m.gc_share:5.1%}",
                     flush=True,
                 )
-                if variant not in best or rps > best[variant][0]:
-                    best[variant] = (rps, p99)
-                cpu[variant] = min(cpu.get(variant, us), us)
-        lines = sum(1 for _ in (workdir / "obs.log").open()) if "obs" in best else 0
+            rounds.append(measured)
+        paired: dict[str, list[float]] = {}
+        if args.paired and args.paired_reps > 0:
+            if "bare" not in servers:
+                servers["bare"] = stack.enter_context(
+                    start_server("bare", workdir, extra, args.connections)
+                )
+            print("\npaired on one core (cost = CPU per request, variant / bare):")
+            for variant in args.paired:
+                if variant not in servers:
+                    servers[variant] = stack.enter_context(
+                        start_server(variant, workdir, extra, args.connections)
+                    )
+                paired[variant] = []
+                for _ in range(args.paired_reps):
+                    ratio = paired_cost_ratio(servers["bare"], servers[variant], 3)
+                    paired[variant].append(ratio)
+                    print(f"  {variant:10s} cost {ratio:.3f}", flush=True)
+        stack.close()
+        lines = sum(1 for _ in (workdir / "obs.log").open()) if "obs" in variants else 0
         print(f"\n(obs wrote {lines} lines to its log file)")
-
-    print(
-        f"\n{'variant':10s} {'req/s':>9s} {'p99 ms':>8s} {'vs bare':>8s}"
-        f" {'CPU us/req':>11s} {'CPU vs bare':>12s}"
-    )
-    base = best.get("bare", (0.0, 0.0))[0]
-    base_cpu = cpu.get("bare", 0.0)
-    for variant in args.only:
-        rps, p99 = best[variant]
-        ratio = f"{rps / base:.2f}x" if base else "-"
-        cpu_ratio = f"{base_cpu / cpu[variant]:.2f}x" if base_cpu else "-"
+    summarize(variants, rounds)
+    if paired:
         print(
-            f"{variant:10s} {rps:9.0f} {p99:8.2f} {ratio:>8s} {cpu[variant]:11.1f} {cpu_ratio:>12s}"
+            f"\n{'paired':10s} {'cost vs bare':>12s} {'(range)':>13s} {'throughput vs bare':>18s}"
         )
-    if "obs_trace" in best and "stack" in best:
-        print(f"\nobs_trace / stack: {best['obs_trace'][0] / best['stack'][0]:.2f}x req/s")
-    print(
-        "\nreq/s ratios assume a quiet machine; 'CPU vs bare' (server CPU time per request,"
-        "\nbare / variant) is the same ratio measured independently of other load."
-    )
+        for variant, ratios in paired.items():
+            spread = f"({min(ratios):.3f}-{max(ratios):.3f})"
+            print(
+                f"{variant:10s} {median(ratios):11.3f}x {spread:>13s} {1 / median(ratios):17.2f}x"
+            )
 
 
 if __name__ == "__main__":
