@@ -114,6 +114,49 @@ def test_a_mount_with_path_parameters_labels_its_template_not_the_values(logs: A
     }
 
 
+def test_a_mounted_route_label_is_worked_out_once_per_mount_path(
+    logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a fixed mount the label is cached; under a mount with parameters it
+    is worked out per request, so the cache never holds one key per tenant."""
+    from riso_obs._middleware import ObsMiddleware
+
+    worked_out: list[str] = []
+    template = ObsMiddleware._template
+
+    def counting(scope: Any, root_path: str, status: int) -> str:
+        worked_out.append(scope["path"])
+        return template(scope, root_path, status)
+
+    monkeypatch.setattr(ObsMiddleware, "_template", staticmethod(counting))
+    app = FastAPI()
+    api = FastAPI()
+    tenant = FastAPI()
+
+    @api.get("/items/{item_id}")
+    @tenant.get("/things/{thing_id}")
+    async def item(item_id: str = "", thing_id: str = "") -> dict[str, str]:
+        return {"id": item_id or thing_id}
+
+    app.mount("/api/v1", api)
+    app.mount("/tenants/{tenant}", tenant)
+    riso.include(app, features=[riso_obs.feature])
+    with TestClient(app) as client:
+        for n in range(20):
+            assert client.get(f"/api/v1/items/{n}").status_code == 200
+            assert client.get(f"/tenants/t{n}/things/{n}").status_code == 200
+        text = client.get("/metrics").text
+        cache_keys = list(app.middleware_stack._by_route)  # type: ignore[union-attr]
+    assert requests_total(text) == {
+        ("GET", "/api/v1/items/{item_id}", "200"): 20.0,
+        ("GET", "/tenants/{tenant}/things/{thing_id}", "200"): 20.0,
+    }
+    fixed = [p for p in worked_out if p.startswith("/api/")]
+    assert len(fixed) <= 2  # the first request only (route table, then its method)
+    assert len([p for p in worked_out if p.startswith("/tenants/")]) >= 20
+    assert not any(isinstance(k, tuple) and k[1].startswith("/tenants/") for k in cache_keys)
+
+
 def test_method_label_is_bounded(make_app: Any, logs: Any) -> None:
     with TestClient(make_app()) as client:
         client.request("BREW", "/items/1")

@@ -105,8 +105,9 @@ class ObsMiddleware:
         self._metrics = _metrics.http_metrics() if settings.metrics else None
         self._in_progress: dict[str, Gauge] = {}
         self._routes: dict[str, dict[str, _RouteStats]] = {}
-        #: id(route) -> (route, the same per-method table): skips building the template
-        self._by_route: dict[int, tuple[object, dict[str, _RouteStats]]] = {}
+        #: id(route), or (id(route), mount path) -> (route, the same per-method
+        #: table): skips building the template
+        self._by_route: dict[int | tuple[int, str], tuple[object, dict[str, _RouteStats]]] = {}
         self._tracer = _tracing.tracer() if settings.tracing else None
         self._io_spans = settings.trace_io_spans
         self._propagator = get_global_textmap()
@@ -243,9 +244,16 @@ class ObsMiddleware:
                 if status == 0:
                     status = 499 if error is not None else 500
                 route = scope.get("route")
+                inner_root: str = scope.get("root_path", "")
+                # A route's label is cached by the route alone, or, under a
+                # mount, by the route and the mount path as sent. (A mounted
+                # app that is not a router labels by status: never cached.)
+                key: int | tuple[int, str] | None = None
+                if route is not None and not isinstance(route, Mount | Host):
+                    key = id(route) if inner_root == root_path else (id(route), inner_root)
                 by_method = None
-                if route is not None and scope.get("root_path", "") == root_path:
-                    cached = self._by_route.get(id(route))  # not mounted: the common case
+                if key is not None:
+                    cached = self._by_route.get(key)
                     if cached is not None and cached[0] is route:
                         by_method = cached[1]
                 if by_method is None:
@@ -253,13 +261,14 @@ class ObsMiddleware:
                     by_method = self._routes.get(template)
                     if by_method is None:
                         by_method = self._routes[template] = {}
+                    # a mount path holding parameter values (/tenants/acme) is
+                    # not a key: there would be one per tenant
                     if (
-                        route is not None
-                        and scope.get("root_path", "") == root_path
-                        and not isinstance(route, Mount | Host)
+                        key is not None
+                        and template.startswith(inner_root[len(root_path) :])
                         and len(self._by_route) < 10_000
                     ):
-                        self._by_route[id(route)] = (route, by_method)
+                        self._by_route[key] = (route, by_method)
                 stats = by_method.get(method)
                 if stats is None:
                     template = self._template(scope, root_path, status)
