@@ -13,8 +13,8 @@ from pathlib import Path
 import anyio
 import pytest
 import riso_tasks_testapp
+from riso_tasks_workers import HERE, RISO, WorkerProcess
 
-from conftest import HERE, RISO, WorkerProcess
 from riso_tasks._feature import check_broker, check_workers
 
 

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from riso_tasks_workers import WorkerProcess
 
 import riso_tasks
-from conftest import WorkerProcess
 
 riso_db = pytest.importorskip("riso_db")
 

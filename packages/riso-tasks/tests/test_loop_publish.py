@@ -23,10 +23,10 @@ import pytest
 import redis
 import riso_tasks_testapp
 from fastapi import FastAPI
+from riso_tasks_workers import WorkerProcess
 
 import riso
 import riso_tasks
-from conftest import WorkerProcess
 from riso_tasks import _enqueue, _loop_publish
 
 pytestmark = pytest.mark.anyio

@@ -13,9 +13,9 @@ import pytest
 import redis
 import riso_tasks_testapp
 from fastapi import FastAPI
+from riso_tasks_workers import WorkerProcess
 
 import riso_tasks
-from conftest import WorkerProcess
 from riso.testing import TcpProxy
 
 pytestmark = pytest.mark.anyio
