@@ -330,27 +330,28 @@ def migration_lock(
             )
         time.sleep(0.1)
 
+    # a server-side lock: (take it without waiting, release it, parameters)
+    server_lock: tuple[str, str, dict[str, Any]] | None = None
     if dialect == "postgresql":
-        while not connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": _PG_LOCK_KEY}
-        ).scalar():
-            connection.rollback()
-            waiting()
-        connection.commit()
-        try:
-            yield
-        finally:
-            _release(connection, "SELECT pg_advisory_unlock(:key)", {"key": _PG_LOCK_KEY})
+        server_lock = (
+            "SELECT pg_try_advisory_lock(:key)",
+            "SELECT pg_advisory_unlock(:key)",
+            {"key": _PG_LOCK_KEY},
+        )
     elif dialect == "mysql":
         name = f"{_LOCK_NAME}:{db.url.database or ''}"[:64]
-        while not connection.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
+        server_lock = ("SELECT GET_LOCK(:name, 0)", "SELECT RELEASE_LOCK(:name)", {"name": name})
+
+    if server_lock is not None:
+        take, release, params = server_lock
+        while not connection.execute(text(take), params).scalar():
             connection.rollback()
             waiting()
         connection.commit()
         try:
             yield
         finally:
-            _release(connection, "SELECT RELEASE_LOCK(:name)", {"name": name})
+            _release(connection, release, params)
     elif db.urls.is_memory or sys.platform == "win32":
         yield
     else:
