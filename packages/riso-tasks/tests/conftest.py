@@ -14,7 +14,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import riso_tasks_testapp  # noqa: E402
-from riso_tasks_workers import WorkerProcess  # noqa: E402
+from riso_tasks_helpers import WorkerProcess  # noqa: E402
 
 from riso.testing import TcpProxy  # noqa: E402
 

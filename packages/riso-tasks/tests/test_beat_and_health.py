@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 import riso_tasks_testapp
-from riso_tasks_workers import HERE, RISO, WorkerProcess
+from riso_tasks_helpers import HERE, RISO, WorkerProcess
 
 from riso_tasks._feature import check_broker, check_workers
 

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from riso_tasks_workers import HERE, RISO, WorkerProcess
+from riso_tasks_helpers import HERE, RISO, WorkerProcess
 
 
 def riso_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from riso_tasks_workers import WorkerProcess
+from riso_tasks_helpers import WorkerProcess, make_app
 
 import riso_tasks
 
@@ -25,12 +25,6 @@ def db_env(postgres_url: str) -> Iterator[dict[str, str]]:
     with engine.begin() as conn:
         riso_tasks_testapp.ROWS.drop(conn, checkfirst=True)
     engine.dispose()
-
-
-def make_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> FastAPI:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return riso_tasks_testapp.create_app()
 
 
 def rows(app: FastAPI) -> list[str]:

@@ -14,16 +14,13 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import redis
 import riso_tasks_testapp
-from fastapi import FastAPI
-from riso_tasks_workers import WorkerProcess
+from riso_tasks_helpers import WorkerProcess, make_app, serving
 
 import riso
 import riso_tasks
@@ -67,20 +64,6 @@ def broker(redis_db1: str, queue: str) -> Iterator[redis.Redis]:
     yield client
     client.delete(queue, f"pfx:{queue}")
     client.close()
-
-
-def make_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> FastAPI:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return riso_tasks_testapp.create_app()
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 async def test_inside_the_lifespan_publishes_run_on_the_loop_and_each_is_sent_once(

@@ -13,7 +13,7 @@ import pytest
 import redis
 import riso_tasks_testapp
 from fastapi import FastAPI
-from riso_tasks_workers import WorkerProcess
+from riso_tasks_helpers import WorkerProcess, make_app, serving
 
 import riso_tasks
 from riso.testing import TcpProxy
@@ -55,12 +55,6 @@ def redis_env(redis_db1: str, queue: str) -> dict[str, str]:
     }
 
 
-def make_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> FastAPI:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return riso_tasks_testapp.create_app()
-
-
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
@@ -70,12 +64,7 @@ async def client_factory() -> AsyncIterator[ClientFactory]:
     async with AsyncExitStack() as stack:
 
         async def make(app: FastAPI, *, lifespan: bool = True) -> httpx.AsyncClient:
-            if lifespan:
-                await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            return await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://testserver")
-            )
+            return await stack.enter_async_context(serving(app, lifespan=lifespan))
 
         yield make
 

@@ -1,5 +1,7 @@
-"""Real ``riso tasks worker`` processes for the tests (a module, not conftest:
-two test folders each have a conftest, so ``from conftest import`` is ambiguous)."""
+"""Helpers the riso-tasks tests share: the test app under a given environment,
+a client of it with its lifespan running, and real ``riso tasks worker``
+processes. (A module, not conftest: two test folders each have a conftest, so
+``from conftest import`` is ambiguous.)"""
 
 from __future__ import annotations
 
@@ -11,12 +13,33 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
+import httpx
 import pytest
+import riso_tasks_testapp
+from fastapi import FastAPI
 
 HERE = Path(__file__).resolve().parent
 RISO = Path(sys.executable).parent / "riso"
+
+
+def make_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> FastAPI:
+    """The test app, created with ``env`` in the environment (undone after the test)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return riso_tasks_testapp.create_app()
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, *, lifespan: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` with its lifespan running, as under a server."""
+    async with app.router.lifespan_context(app) if lifespan else nullcontext():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
 
 
 class WorkerProcess:
