@@ -205,10 +205,12 @@ async def test_a_connection_the_server_closed_is_replaced_without_an_error(
 
 
 @pytest.mark.parametrize(
-    ("extra", "why"),
+    ("extra", "loop_attempts", "why"),
     [
-        ({"RISO_TASKS_BROKER_TRANSPORT_OPTIONS": '{"global_keyprefix": "pfx:"}'}, "key prefix"),
-        ({"RISO_TASKS_RESULT_BACKEND": "REDIS"}, "a Redis result backend subscribes on send"),
+        # the first attempt sets up the pooled connection, the second finds the
+        # settings unusable on the loop; no publish after that tries again
+        ({"RISO_TASKS_BROKER_TRANSPORT_OPTIONS": '{"global_keyprefix": "pfx:"}'}, 2, "key prefix"),
+        ({"RISO_TASKS_RESULT_BACKEND": "REDIS"}, 0, "a Redis result backend subscribes on send"),
     ],
 )
 async def test_what_the_loop_cannot_send_goes_through_a_thread(
@@ -219,14 +221,24 @@ async def test_what_the_loop_cannot_send_goes_through_a_thread(
     broker: redis.Redis,
     threads: list[str],
     extra: dict[str, str],
+    loop_attempts: int,
     why: str,
 ) -> None:
+    attempts: list[str] = []
+    real = _loop_publish.publish_on_loop
+
+    async def counting(pool: Any, publish: Callable[..., Any], limit: float) -> Any:
+        attempts.append("loop")
+        return await real(pool, publish, limit)
+
+    monkeypatch.setattr(_loop_publish, "publish_on_loop", counting)
     settings = {**env, **{k: redis_db1 if v == "REDIS" else v for k, v in extra.items()}}
     app = make_app(monkeypatch, settings)
     async with serving(app) as client:
-        for i in range(3):
+        for i in range(5):
             assert (await client.post("/add", params={"x": i, "y": i})).status_code == 200
-    assert threads == ["thread"] * 3, why
+    assert threads == ["thread"] * 5, why
+    assert len(attempts) == loop_attempts, why
     prefixed = "RISO_TASKS_BROKER_TRANSPORT_OPTIONS" in extra
-    assert broker.llen(f"pfx:{queue}" if prefixed else queue) == 3
+    assert broker.llen(f"pfx:{queue}" if prefixed else queue) == 5
     assert broker.llen(queue if prefixed else f"pfx:{queue}") == 0

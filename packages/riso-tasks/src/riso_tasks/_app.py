@@ -28,8 +28,9 @@ class RisoCelery(Celery):
     riso_idempotency_store: Any = None
     #: whether the result backend does no I/O when a task is sent (worked out once)
     riso_quiet_backend: bool | None = None
-    #: whether the broker uses riso's Redis transport (see _redis.py)
-    riso_redis_transport: bool = False
+    #: whether publishes may run on the event loop: riso's Redis transport (see
+    #: _redis.py), until its connection settings prove unusable there
+    riso_loop_publish: bool = False
 
 
 #: attribute of app.state holding the Celery app
@@ -151,7 +152,7 @@ def build_celery(settings: TasksSettings) -> RisoCelery:
     capp.backend_cls = backend
     capp.riso_settings = settings
     capp.riso_embedded = settings.embedded
-    capp.riso_redis_transport = transport_cls == _loop_publish.TRANSPORT
+    capp.riso_loop_publish = transport_cls == _loop_publish.TRANSPORT
     _signals.connect()
     capp.set_default()
     return capp

@@ -61,6 +61,8 @@ async def enqueue(
         if _publishes_on_loop(capp, ignores_result):
             try:
                 return await _loop_publish.publish_on_loop(capp.producer_pool, publish, timeout)
+            except _loop_publish.NeverOnLoop:
+                capp.riso_loop_publish = False  # type: ignore[attr-defined]
             except _loop_publish.WouldBlock:
                 pass  # a connection or binding to set up first: the thread does it
         result = await run_blocking(publish, timeout)
@@ -86,7 +88,7 @@ def _publishes_on_loop(capp: Celery, ignores_result: bool) -> bool:
     """
     return (
         isinstance(capp, RisoCelery)
-        and capp.riso_redis_transport
+        and capp.riso_loop_publish
         and _loop_publish.loop_is_open()
         and not capp.conf.task_always_eager
         and (ignores_result or _quiet_backend(capp))

@@ -29,6 +29,11 @@ class WouldBlock(Exception):  # a signal between two functions, never seen by us
     """The publish needs Redis I/O on the event loop other than its final commands."""
 
 
+class NeverOnLoop(WouldBlock):
+    """The broker's connection settings (TLS, a unix socket, a key prefix...) keep
+    every publish of this broker on a thread: not worth trying on the loop again."""
+
+
 class _Collected:
     """The commands of one publish; ``add`` is kombu's batch hook for ``_put``."""
 

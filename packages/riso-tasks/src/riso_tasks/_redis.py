@@ -22,7 +22,7 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from redis import Connection as TcpConnection
 
-from riso_tasks._loop_publish import WouldBlock, collecting
+from riso_tasks._loop_publish import NeverOnLoop, WouldBlock, collecting
 
 # Connection settings redis.asyncio takes as kombu gives them; anything else
 # (TLS, unix sockets, credential providers) keeps the publish on a thread.
@@ -84,7 +84,7 @@ class Channel(kombu_redis.Channel):
                 and not self.global_keyprefix
             )
             if not usable:
-                raise WouldBlock
+                raise NeverOnLoop
             params = tuple(sorted((k, v) for k, v in given.items() if k in _ASYNC_PARAMS))
             self._riso_params = params
         return params
