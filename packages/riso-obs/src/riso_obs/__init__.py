@@ -11,7 +11,7 @@ from riso_obs._middleware import ObsMiddleware, is_valid_request_id, new_request
 from riso_obs._settings import DEFAULT_EXCLUDE_PATHS, DEFAULT_REDACT, ObsSettings
 from riso_obs._tracing import configure_tracing, reset_tracing
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"
 
 
 def reset() -> None:
