@@ -301,7 +301,13 @@ async def authenticate(request: Any) -> Any:
 
 
 #: stands in for riso-auth: a feature named "auth" providing authenticate_request
-AUTH = riso.Feature(name="auth", core=">=0.1,<0.2", extra={"authenticate_request": authenticate})
+AUTH = riso.Feature(
+    name="auth",
+    core=">=0.1,<0.2",
+    on_include=lambda app, _settings: riso.registry(app).provide(
+        riso.REQUEST_AUTHENTICATOR, authenticate
+    ),
+)
 
 
 @pytest.mark.parametrize(

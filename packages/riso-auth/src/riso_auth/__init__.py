@@ -5,6 +5,8 @@
 ``require_scopes(...)``.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from riso_auth._deps import (
     CurrentUser,
     OptionalUser,
@@ -35,20 +37,23 @@ from riso_auth._models import (
 from riso_auth._runtime import AuthRuntime, Principal, TokenPair
 from riso_auth._settings import AuthSettings
 
+if _TYPE_CHECKING:
+    from fastapi import FastAPI
+
 __version__ = "0.1.0"
 
 #: an alias: ``CurrentUser`` already requires an active account
 ActiveUser = CurrentUser
 
 
-def runtime(app: object) -> AuthRuntime:
+def runtime(app: "FastAPI") -> AuthRuntime:
     """riso-auth's state for ``app`` (token and password services, account operations)."""
     from riso_auth._deps import runtime_of
 
     return runtime_of(app)
 
 
-def set_mail_sender(app: object, sender: object) -> None:
+def set_mail_sender(app: "FastAPI", sender: object) -> None:
     """Replace the mail sender of ``app``: an object with ``send(message)`` or a callable."""
     from riso_auth._mail import as_sender
 

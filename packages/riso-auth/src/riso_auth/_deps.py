@@ -6,11 +6,12 @@ import hmac
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
+import riso
 from riso_auth._exceptions import AuthError, InvalidTokenError
 from riso_auth._runtime import AuthRuntime, Principal
 
@@ -23,8 +24,11 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
-def runtime_of(app: Any) -> AuthRuntime:
-    found = getattr(app.state, "riso_auth", None)
+def runtime_of(app: FastAPI) -> AuthRuntime:
+    try:
+        found = riso.registry(app).extensions.get("auth")
+    except riso.RisoError:
+        found = None
     if not isinstance(found, AuthRuntime):
         raise AuthError("riso-auth is not included in this app: riso.include(app)")
     return found

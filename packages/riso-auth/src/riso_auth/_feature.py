@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 import riso
 from riso_auth._checks import check_settings
 from riso_auth._cli import cli
+from riso_auth._deps import authenticate_request, runtime_of
 from riso_auth._exceptions import (
     AccountExistsError,
     InvalidTokenError,
@@ -27,9 +28,9 @@ from riso_auth._settings import AuthSettings
 
 
 def _on_include(app: FastAPI, settings: AuthSettings) -> None:
-    # the registry is stored on the app only after every on_include hook ran
-    production = riso.CoreSettings().is_production
-    app.state.riso_auth = AuthRuntime(app, settings, production=production)
+    registry = riso.registry(app)
+    registry.extensions["auth"] = AuthRuntime(app, settings, production=registry.core.is_production)
+    registry.provide(riso.REQUEST_AUTHENTICATOR, authenticate_request)
     for exc_type, handler in _HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
     if importlib.util.find_spec("riso_tasks") is not None:
@@ -74,7 +75,7 @@ _HANDLERS = {
 async def _lifespan(
     app: FastAPI, settings: AuthSettings
 ) -> AsyncIterator[Mapping[str, Any] | None]:
-    runtime: AuthRuntime = app.state.riso_auth
+    runtime = runtime_of(app)
     runtime.check_startable()
     await runtime.passwords.warm_up()
     try:
@@ -89,7 +90,7 @@ def _system_checks(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
 
 feature: riso.Feature[AuthSettings] = riso.Feature(
     name="auth",
-    core=">=0.1,<0.2",
+    core=">=0.1.2,<0.2",
     settings=AuthSettings,
     requires=("db",),
     routers=[router],

@@ -13,6 +13,9 @@ from riso_auth._exceptions import AuthConfigError
 
 logger = logging.getLogger("riso.auth")
 
+#: the riso-tasks task that sends a mail from a worker (registered by ``_tasks.py``)
+MAIL_TASK_NAME = "riso_auth.send_mail"
+
 
 @dataclass(frozen=True, slots=True)
 class MailMessage:

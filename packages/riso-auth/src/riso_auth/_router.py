@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import riso
 from riso_auth._deps import CurrentUser, check_csrf, runtime_of, unauthorized
 from riso_auth._exceptions import InvalidTokenError
-from riso_auth._mail import MailMessage, deliver
+from riso_auth._mail import MAIL_TASK_NAME, MailMessage, deliver
 from riso_auth._models import User
 from riso_auth._ratelimit import account_key, client_address
 from riso_auth._runtime import AuthRuntime, Principal, TokenPair, normalize_email
@@ -342,16 +342,15 @@ async def _mail_request(
 
 
 async def _enqueue_mail(runtime: AuthRuntime, request: Request, message: MailMessage) -> bool:
-    """Hand the mail to riso-tasks when active and the sender comes from settings."""
-    if not runtime.mail_from_settings or "tasks" not in riso.registry(request.app):
+    """Hand the mail to the task queue when one is active and the sender comes from settings.
+
+    The mail task is registered by ``riso_auth._tasks`` (``riso-auth[tasks]``).
+    """
+    enqueue = riso.registry(request.app).lookup(riso.TASK_ENQUEUER)
+    if not runtime.mail_from_settings or enqueue is None:
         return False
     try:
-        import riso_tasks
-        from riso_auth._tasks import TASK_NAME
-    except ImportError:
-        return False
-    try:
-        await riso_tasks.enqueue(TASK_NAME, dataclasses.asdict(message))
+        await enqueue(MAIL_TASK_NAME, dataclasses.asdict(message))
     except Exception:  # the broker is down: send from here instead
         logger.warning("could not enqueue the %s mail; sending it in-process", message.kind)
         return False

@@ -12,10 +12,8 @@ from typing import Any
 
 import riso
 import riso_tasks
-from riso_auth._mail import LogMailSender, MailMessage, MailSender, load_sender
+from riso_auth._mail import MAIL_TASK_NAME, LogMailSender, MailMessage, MailSender, load_sender
 from riso_auth._settings import AuthSettings
-
-TASK_NAME = "riso_auth.send_mail"
 
 
 def sender_from_settings() -> MailSender:
@@ -25,7 +23,7 @@ def sender_from_settings() -> MailSender:
     return LogMailSender(production=riso.CoreSettings().is_production)
 
 
-@riso_tasks.task(name=TASK_NAME, max_retries=3, default_retry_delay=30)
+@riso_tasks.task(name=MAIL_TASK_NAME, max_retries=3, default_retry_delay=30)
 def send_mail(message: dict[str, Any]) -> None:
     """Send one reset or verification mail with the sender the settings name."""
     result = sender_from_settings().send(MailMessage(**message))

@@ -1,5 +1,14 @@
 """riso: production features for FastAPI, composed with ``riso.include(app)``."""
 
+from riso._capabilities import (
+    REQUEST_AUTHENTICATOR,
+    SYNC_SESSION_FACTORY,
+    TASK_ENQUEUER,
+    Capability,
+    RequestAuthenticator,
+    SyncSessionFactory,
+    TaskEnqueuer,
+)
 from riso._checks import CheckContext, CheckMessage, Level, SystemCheck
 from riso._cli_support import pass_app
 from riso._context import current_request_id, request_id_var
@@ -19,15 +28,19 @@ from riso._exceptions import (
 from riso._feature import STAGES, Feature, Lifespan, Middleware, Migrations, Stage
 from riso._health import HealthCheck
 from riso._include import include
-from riso._registry import FeatureInfo, Registry, registry
+from riso._registry import FeatureInfo, Registry, extension, registry
 from riso._settings import CoreSettings, Settings
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"
 
 __all__ = [
+    "REQUEST_AUTHENTICATOR",
     "STAGES",
+    "SYNC_SESSION_FACTORY",
+    "TASK_ENQUEUER",
     "AppNotFoundError",
     "AppStateError",
+    "Capability",
     "CheckContext",
     "CheckMessage",
     "CoreSettings",
@@ -45,13 +58,17 @@ __all__ = [
     "Migrations",
     "MissingRequirementError",
     "Registry",
+    "RequestAuthenticator",
     "RequirementError",
     "RisoError",
     "Settings",
     "SettingsError",
     "Stage",
+    "SyncSessionFactory",
     "SystemCheck",
+    "TaskEnqueuer",
     "current_request_id",
+    "extension",
     "include",
     "pass_app",
     "registry",

@@ -62,8 +62,14 @@ def include(
             "creating the app, at import time"
         )
     registry = resolve(app, only=only, exclude=exclude, features=features)
-    _apply(app, registry)
+    # On the app before any hook runs: hooks store their state in it and read
+    # the core settings from it. If one fails, the app is not left half-registered.
     app.state.riso = registry
+    try:
+        _apply(app, registry)
+    except BaseException:
+        del app.state.riso
+        raise
     return registry
 
 

@@ -107,6 +107,10 @@ class Database:
             self._sessionmaker = factory
         return factory
 
+    def sync_session(self) -> Session:
+        """A new sync session (riso-db provides it as ``riso.SYNC_SESSION_FACTORY``)."""
+        return self.sync_sessionmaker()
+
     @property
     def sync_sessionmaker(self) -> sync_sessionmaker_cls[Session]:
         factory = self._sync_sessionmaker
@@ -187,13 +191,12 @@ def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None
 
 def database(app: FastAPI) -> Database:
     """The :class:`Database` of an app on which the feature "db" is active."""
-    found = getattr(app.state, "riso_db", None)
-    if found is None:
-        from riso import registry
+    from riso import registry
 
-        found = Database(registry(app).settings_of("db"))
-        app.state.riso_db = found
-    assert isinstance(found, Database)
+    extensions = registry(app).extensions
+    found = extensions.get("db")
+    if not isinstance(found, Database):
+        found = extensions["db"] = Database(registry(app).settings_of("db"))
     return found
 
 

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 def _on_include(app: FastAPI, settings: DbSettings) -> None:
     from riso_db._migrations import find_app_dir
 
-    app.state.riso_db = Database(settings)
+    registry = riso.registry(app)
+    db = registry.extensions["db"] = Database(settings)
+    registry.provide(riso.SYNC_SESSION_FACTORY, db.sync_session)
     install_error_handlers(app)
     app.state.riso_db_app_dir = find_app_dir(app)
 
@@ -37,7 +39,7 @@ async def _lifespan(app: FastAPI, settings: DbSettings) -> AsyncIterator[Mapping
 
 feature: riso.Feature[DbSettings] = riso.Feature(
     name="db",
-    core=">=0.1,<0.2",
+    core=">=0.1.2,<0.2",
     settings=DbSettings,
     lifespan=_lifespan,
     on_include=_on_include,

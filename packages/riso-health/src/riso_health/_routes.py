@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 import riso
@@ -48,28 +48,12 @@ def _phase(app: Any) -> str:
         return "included"
 
 
-def _authenticator(app: Any) -> Callable[[Request], Awaitable[Any]] | None:
-    """riso-auth's ``authenticate_request`` when the "auth" feature is active.
-
-    A feature named "auth" may provide the function as
-    ``extra["authenticate_request"]`` (an alternative auth package, or a test's
-    stand-in); otherwise ``riso_auth`` is imported lazily, on first use.
-    """
+def _authenticator(app: FastAPI) -> riso.RequestAuthenticator | None:
+    """The request authenticator an active feature provides (riso-auth does), or None."""
     try:
-        info = riso.registry(app).get("auth")
+        return riso.registry(app).lookup(riso.REQUEST_AUTHENTICATOR)
     except riso.RisoError:
         return None
-    if info is None or not info.enabled or info.feature is None:
-        return None
-    provided = info.feature.extra.get("authenticate_request")
-    if callable(provided):
-        return provided  # type: ignore[no-any-return]
-    try:
-        import riso_auth  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    found = getattr(riso_auth, "authenticate_request", None)
-    return found if callable(found) else None
 
 
 def _scopes_of(user: Any) -> set[str]:

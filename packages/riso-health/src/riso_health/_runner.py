@@ -1,6 +1,6 @@
 """Rounds of checks: concurrent, bounded in time, cached, single-flight.
 
-One ``HealthState`` lives on each app (``app.state.riso_health``); nothing is
+One ``HealthState`` lives on each app (riso's registry, under "health"); nothing is
 kept in module globals. A round runs every check at once, each under its own
 timeout, all under the round deadline (``RISO_HEALTH_TIMEOUT``); checks still
 running at the deadline are cancelled and reported as timed out, so a hanging
@@ -19,13 +19,17 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import riso
 from riso import HealthCheck, RisoError
 from riso_health import _metrics
+from riso_health._exceptions import HealthError
 from riso_health._sanitize import describe
 from riso_health._settings import HealthSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -275,10 +279,15 @@ class HealthState:
         )
 
 
-def state(app: Any) -> HealthState:
-    """The health state of ``app``, created on first use."""
-    found = getattr(app.state, "riso_health", None)
+def state(app: FastAPI) -> HealthState:
+    """The health state of ``app``, created on first use (after ``riso.include(app)``)."""
+    try:
+        extensions = riso.registry(app).extensions
+    except riso.RisoError as exc:
+        raise HealthError(
+            "riso.include(app) has not been called on this app: call it before adding checks"
+        ) from exc
+    found = extensions.get("health")
     if not isinstance(found, HealthState):
-        found = HealthState(app)
-        app.state.riso_health = found
+        found = extensions["health"] = HealthState(app)
     return found

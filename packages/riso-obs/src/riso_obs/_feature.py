@@ -20,7 +20,7 @@ _log = structlog.get_logger("riso.obs")
 
 def on_include(app: FastAPI, settings: ObsSettings) -> None:
     """Runs inside ``riso.include``: logging, tracing and metrics, before any request."""
-    production = riso.CoreSettings().is_production
+    production = riso.registry(app).core.is_production
     _logging.configure_logging(settings, production=production)
     if settings.tracing:
         _tracing.setup_from_env(service_name=app.title or None)
@@ -83,7 +83,7 @@ async def lifespan(app: FastAPI, settings: ObsSettings) -> AsyncIterator[None]:
 
 feature: riso.Feature[ObsSettings] = riso.Feature(
     name="obs",
-    core=">=0.1,<0.2",
+    core=">=0.1.2,<0.2",
     settings=ObsSettings,
     routers=[_metrics.router],
     middleware=[riso.Middleware(ObsMiddleware, "outer")],

@@ -15,6 +15,7 @@ from riso_tasks._settings import TasksSettings
 
 if TYPE_CHECKING:
     from celery.schedules import crontab
+    from fastapi import FastAPI
 
 _BUILD_LOCK = threading.Lock()
 
@@ -31,27 +32,25 @@ class RisoCelery(Celery):
     #: whether publishes may run on the event loop: riso's Redis transport (see
     #: _redis.py), until its connection settings prove unusable there
     riso_loop_publish: bool = False
+    #: the in-process worker while the app's lifespan runs (embedded mode)
+    riso_embedded_worker: Any = None
 
 
-#: attribute of app.state holding the Celery app
-STATE_ATTR = "riso_tasks_celery"
-
-
-def celery_app(app: Any) -> RisoCelery:
+def celery_app(app: FastAPI) -> RisoCelery:
     """The Celery app riso built for ``app`` when ``riso.include(app)`` ran.
 
-    ``app`` is the FastAPI application; the Celery app lives on its state, so
-    two FastAPI apps in one process get two Celery apps.
+    ``app`` is the FastAPI application; the Celery app is kept in its riso
+    registry, so two FastAPI apps in one process get two Celery apps.
     """
-    existing = getattr(app.state, STATE_ATTR, None)
-    if isinstance(existing, RisoCelery):
-        return existing
     try:
         registry = riso.registry(app)
     except riso.RisoError as exc:
         raise NotConfiguredError(
             "riso.include(app) has not been called on this app, so it has no Celery app yet"
         ) from exc
+    existing = registry.extensions.get("tasks")
+    if isinstance(existing, RisoCelery):
+        return existing
     if "tasks" not in registry:
         raise NotConfiguredError(
             "the feature 'tasks' is not active on this app: install riso-tasks and check "
@@ -60,15 +59,16 @@ def celery_app(app: Any) -> RisoCelery:
     return attach(app, registry.settings_of("tasks"))
 
 
-def attach(app: Any, settings: TasksSettings) -> RisoCelery:
-    """Build the Celery app of ``app`` once and keep it on ``app.state``."""
+def attach(app: FastAPI, settings: TasksSettings) -> RisoCelery:
+    """Build the Celery app of ``app`` once and keep it in the app's riso registry."""
+    extensions = riso.registry(app).extensions
     with _BUILD_LOCK:
-        existing = getattr(app.state, STATE_ATTR, None)
+        existing = extensions.get("tasks")
         if isinstance(existing, RisoCelery):
             return existing
         capp = build_celery(settings)
         capp.riso_fastapi_app = app
-        setattr(app.state, STATE_ATTR, capp)
+        extensions["tasks"] = capp
         return capp
 
 

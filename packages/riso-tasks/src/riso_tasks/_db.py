@@ -1,4 +1,8 @@
-"""A database session for code running in a task (when riso-db is active)."""
+"""A database session for code running in a task (when riso-db is active).
+
+The session comes from the capability riso-db provides
+(``riso.SYNC_SESSION_FACTORY``), so riso-tasks never imports riso-db.
+"""
 
 from __future__ import annotations
 
@@ -26,23 +30,21 @@ def _fastapi_app() -> Any:
 def db_session() -> Iterator[Any]:
     """A sync SQLAlchemy session that commits on success and rolls back on error.
 
-    ``with riso_tasks.db_session() as session: ...`` inside a task. Uses
-    ``riso_db.database(app).sync_sessionmaker`` of the app the worker serves.
+    ``with riso_tasks.db_session() as session: ...`` inside a task. Uses the
+    database of the app the worker serves (riso-db's sessions).
     """
-    app = _fastapi_app()
-    try:
-        import riso_db
-    except ImportError as exc:
-        raise NotConfiguredError(
-            "riso_tasks.db_session() needs riso-db: pip install riso-db"
-        ) from exc
     import riso
 
-    if "db" not in riso.registry(app):  # riso-db installed but not active
+    registry = riso.registry(_fastapi_app())
+    new_session = registry.lookup(riso.SYNC_SESSION_FACTORY)
+    if new_session is None:
+        if registry.get("db") is None:
+            raise NotConfiguredError(
+                "riso_tasks.db_session() needs riso-db: pip install 'riso-tasks[db]'"
+            )
         raise NotConfiguredError("the feature 'db' is not active on this app")
     # riso-db disposes inherited engines after fork itself (os.register_at_fork).
-    maker: Any = riso_db.database(app).sync_sessionmaker
-    with maker() as session:
+    with new_session() as session:
         try:
             yield session
         except BaseException:

@@ -15,6 +15,7 @@ import riso
 from riso_tasks import _loop_publish
 from riso_tasks._app import attach, celery_app
 from riso_tasks._cli import cli
+from riso_tasks._enqueue import enqueue
 from riso_tasks._exceptions import BrokerUnavailableError
 from riso_tasks._settings import TasksSettings
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from riso_tasks._embedded import EmbeddedWorker
 
 logger = logging.getLogger("riso.tasks")
-_WORKER_ATTR = "riso_tasks_embedded_worker"
 
 
 @asynccontextmanager
@@ -44,13 +44,13 @@ async def lifespan(app: FastAPI, settings: TasksSettings) -> AsyncIterator[None]
 
     worker = EmbeddedWorker(capp, concurrency=settings.embedded_concurrency)
     await anyio.to_thread.run_sync(worker.start)
-    setattr(app.state, _WORKER_ATTR, worker)
+    capp.riso_embedded_worker = worker
     logger.info("tasks run in-process (embedded broker and worker): for development only")
     try:
         yield None
     finally:
         await anyio.to_thread.run_sync(worker.stop)
-        setattr(app.state, _WORKER_ATTR, None)
+        capp.riso_embedded_worker = None
 
 
 async def _broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -65,14 +65,16 @@ async def _broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
 def on_include(app: FastAPI, settings: TasksSettings) -> None:
     # Built now (no connection is made) so that .delay() and enqueue() use it at once.
     attach(app, settings)
+    riso.registry(app).provide(riso.TASK_ENQUEUER, enqueue)
     app.add_exception_handler(BrokerUnavailableError, _broker_unavailable)
 
 
-def _embedded_worker(app: Any) -> EmbeddedWorker | None:
-    return getattr(app.state, _WORKER_ATTR, None)
+def _embedded_worker(app: FastAPI) -> EmbeddedWorker | None:
+    worker: EmbeddedWorker | None = celery_app(app).riso_embedded_worker
+    return worker
 
 
-def _require_embedded_worker(app: Any) -> None:
+def _require_embedded_worker(app: FastAPI) -> None:
     """Embedded mode has no broker to reach: its health is its worker thread's."""
     worker = _embedded_worker(app)
     if worker is None or not worker.alive:
@@ -144,7 +146,7 @@ def check_settings(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
 
 feature: riso.Feature[TasksSettings] = riso.Feature(
     name="tasks",
-    core=">=0.1,<0.2",
+    core=">=0.1.2,<0.2",
     settings=TasksSettings,
     lifespan=lifespan,
     on_include=on_include,
