@@ -25,6 +25,7 @@ _LOCK_NAME = "riso_db_migrations"
 #: a fixed key for pg_advisory_lock (bigint), derived from the lock name
 _PG_LOCK_KEY = zlib.crc32(_LOCK_NAME.encode()) << 16 | 0x7269
 
+#: where a run reports progress (click.echo in the CLI)
 Echo = Callable[[str], None]
 
 

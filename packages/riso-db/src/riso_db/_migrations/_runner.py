@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from riso_db._database import Database, database
 from riso_db._exceptions import MigrationError
 from riso_db._migrations._environment import connect, run_in_environment, scrub
-from riso_db._migrations._lock import migration_lock
+from riso_db._migrations._lock import Echo, migration_lock
 from riso_db._migrations._steps import downgrade_steps, upgrade_steps
 from riso_db._migrations._trees import Tree, all_trees
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 Status = Literal["at head", "behind", "ahead"]
-Echo = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
