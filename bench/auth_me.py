@@ -427,7 +427,7 @@ async def main() -> None:
     app = FastAPI()
     riso.include(app, features=[riso_db.feature, riso_auth.feature])
     riso_db.upgrade(app) if hasattr(riso_db, "upgrade") else __import__(
-        "riso_db._migrations", fromlist=["upgrade"]
+        "riso_db._migrations._runner", fromlist=["upgrade"]
     ).upgrade(app)
     riso_db.database(app).sync_engine.dispose()
 

@@ -23,7 +23,7 @@ def migrate(app: FastAPI) -> None:
     """Create riso-auth's tables through riso-db's migrations."""
     upgrade = getattr(riso_db, "upgrade", None)
     if upgrade is None:  # riso-db without the public name yet
-        from riso_db._migrations import upgrade
+        from riso_db._migrations._runner import upgrade
     upgrade(app)
 
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 import riso
 import riso_db
 from riso._cli import cli as riso_cli
-from riso_db import _migrations
 from riso_db._health import system_checks
+from riso_db._migrations import _autogenerate, _environment, _lock, _trees
 
 RISO_DB_CLI = (
     "from riso._cli import cli; import riso_db; cli.add_command(riso_db.feature.cli); "
@@ -110,7 +110,7 @@ def test_cli_cycle_features_then_app(db_url: str, cli_app: Callable[..., Invoke]
     assert "drop_table" not in source.split("def downgrade")[0]
     rev_id = re.search(r"^revision: str = '([^']+)'", source, re.M)
     assert rev_id is not None
-    assert len(rev_id.group(1)) <= _migrations.MAX_REVISION_LENGTH
+    assert len(rev_id.group(1)) <= _trees.MAX_REVISION_LENGTH
 
     assert invoke("db", "check").exit_code == 1  # the app's tree is behind its new head
     upgraded = invoke("db", "upgrade")
@@ -249,7 +249,7 @@ def test_two_concurrent_upgrades_apply_once(pg_url: str, tmp_path: Path) -> None
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (_migrations._PG_LOCK_KEY,))
+        holder.execute("SELECT pg_advisory_lock(%s)", (_lock._PG_LOCK_KEY,))
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", RISO_DB_CLI, "db", "upgrade"],
@@ -264,7 +264,7 @@ def test_two_concurrent_upgrades_apply_once(pg_url: str, tmp_path: Path) -> None
         for proc in procs:  # each reports it waits: both are blocked on the lock
             assert proc.stdout is not None
             assert "waiting for another process" in proc.stdout.readline()
-        holder.execute("SELECT pg_advisory_unlock(%s)", (_migrations._PG_LOCK_KEY,))
+        holder.execute("SELECT pg_advisory_unlock(%s)", (_lock._PG_LOCK_KEY,))
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=60)
@@ -285,7 +285,7 @@ def test_lock_timeout_is_reported(
     app = make_app(db_url, RISO_DB_LOCK_TIMEOUT="0.3")
     db = riso_db.database(app)
     holder = riso_db.Database(db.settings)
-    with _migrations.connect(holder) as conn:
+    with _environment.connect(holder) as conn:
         if db.dialect == "sqlite":
             path = Path(str(db.url.database)).resolve()
             with open(path.with_name(path.name + ".migrate-lock"), "a+b") as handle:
@@ -294,7 +294,7 @@ def test_lock_timeout_is_reported(
                     riso_db.upgrade(app)
         else:
             with (
-                _migrations.migration_lock(conn, holder, 5, print),
+                _lock.migration_lock(conn, holder, 5, print),
                 pytest.raises(riso_db.MigrationError, match="RISO_DB_LOCK_TIMEOUT"),
             ):
                 riso_db.upgrade(app)
@@ -316,12 +316,12 @@ def test_revision_ids_longer_than_32_are_refused(
 def test_generated_revision_ids_fit(tmp_path: Path, make_app: Callable[..., FastAPI]) -> None:
     app = make_app(f"sqlite:///{tmp_path}/ids.db", migrations=tmp_path / "m")
     db = riso_db.database(app)
-    trees = _migrations.all_trees(app)
+    trees = _trees.all_trees(app)
     for n in range(5):
-        (path,) = _migrations.generate_revision(
+        (path,) = _autogenerate.generate_revision(
             db, trees[-1], trees, f"step {n}" * 20, autogenerate=False
         )
-        assert len(path.name.split("_", 1)[0]) <= _migrations.MAX_REVISION_LENGTH
+        assert len(path.name.split("_", 1)[0]) <= _trees.MAX_REVISION_LENGTH
     assert len(trees[-1].script.get_heads()) == 1  # each one follows the previous
 
 

@@ -25,7 +25,7 @@ def cli() -> None:
 @riso.pass_app
 def upgrade(app: FastAPI) -> None:
     """Upgrade every tree to its head (features in dependency order, then the app)."""
-    from riso_db._migrations import upgrade as run_upgrade
+    from riso_db._migrations._runner import upgrade as run_upgrade
 
     run_upgrade(app, echo=click.echo)
 
@@ -36,12 +36,13 @@ def upgrade(app: FastAPI) -> None:
 @riso.pass_app
 def downgrade(app: FastAPI, tree: str, target: str) -> None:
     """Downgrade TREE (a feature name, or "app") to TARGET (a revision, -1 or base)."""
-    from riso_db import _migrations as m
+    from riso_db._migrations._runner import downgrade_tree
+    from riso_db._migrations._trees import all_trees, find_tree
 
     db = database(app)
-    trees = m.all_trees(app)
+    trees = all_trees(app)
     try:
-        m.downgrade_tree(db, m.find_tree(trees, tree), trees, target, echo=click.echo)
+        downgrade_tree(db, find_tree(trees, tree), trees, target, echo=click.echo)
     finally:
         db.dispose_sync()
 
@@ -50,12 +51,14 @@ def downgrade(app: FastAPI, tree: str, target: str) -> None:
 @riso.pass_app
 def current(app: FastAPI) -> None:
     """Each tree's revision against its head: at head, behind or ahead."""
-    from riso_db import _migrations as m
+    from riso_db._migrations._environment import connect
+    from riso_db._migrations._runner import states
+    from riso_db._migrations._trees import all_trees
 
     db = database(app)
     try:
-        with m.connect(db) as connection:
-            found = m.states(connection, m.all_trees(app))
+        with connect(db) as connection:
+            found = states(connection, all_trees(app))
     finally:
         db.dispose_sync()
     rows = [("TREE", "VERSION TABLE", "CURRENT", "HEAD", "STATUS")]
@@ -76,14 +79,17 @@ def current(app: FastAPI) -> None:
 @riso.pass_app
 def check(app: FastAPI) -> None:
     """Exit 1 when a tree is behind or ahead, or the app's models differ from its schema."""
-    from riso_db import _migrations as m
+    from riso_db._migrations._autogenerate import app_diffs
+    from riso_db._migrations._environment import connect
+    from riso_db._migrations._runner import states
+    from riso_db._migrations._trees import all_trees
 
     db = database(app)
-    trees = m.all_trees(app)
+    trees = all_trees(app)
     problems: list[str] = []
     try:
-        with m.connect(db) as connection:
-            for state in m.states(connection, trees):
+        with connect(db) as connection:
+            for state in states(connection, trees):
                 if state.status != "at head":
                     problems.append(
                         f"tree '{state.tree.name}' is {state.status}: at "
@@ -91,7 +97,7 @@ def check(app: FastAPI) -> None:
                         f"{', '.join(state.heads) or '(none)'}"
                     )
         if not problems:
-            diffs = m.app_diffs(db, trees)
+            diffs = app_diffs(db, trees)
             if diffs:
                 problems.append(
                     f"the app's models differ from the database ({len(diffs)} change(s)); "
@@ -112,10 +118,10 @@ def check(app: FastAPI) -> None:
 @riso.pass_app
 def history(app: FastAPI, tree: str | None) -> None:
     """List the revisions of every tree (or of TREE), newest first."""
-    from riso_db import _migrations as m
+    from riso_db._migrations._trees import all_trees, find_tree
 
-    trees = m.all_trees(app)
-    selected = [m.find_tree(trees, tree)] if tree else trees
+    trees = all_trees(app)
+    selected = [find_tree(trees, tree)] if tree else trees
     for item in selected:
         click.echo(f"{item.name} ({item.version_table}, {item.versions_dir}):")
         if not item.heads:
@@ -140,13 +146,14 @@ def history(app: FastAPI, tree: str | None) -> None:
 @riso.pass_app
 def revision(app: FastAPI, message: str, autogenerate: bool, tree: str) -> None:
     """Write a new revision script into the app's migrations folder."""
-    from riso_db import _migrations as m
+    from riso_db._migrations._autogenerate import generate_revision
+    from riso_db._migrations._trees import all_trees, find_tree
 
     db = database(app)
-    trees = m.all_trees(app)
+    trees = all_trees(app)
     try:
-        paths = m.generate_revision(
-            db, m.find_tree(trees, tree), trees, message, autogenerate=autogenerate
+        paths = generate_revision(
+            db, find_tree(trees, tree), trees, message, autogenerate=autogenerate
         )
     finally:
         db.dispose_sync()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def _on_include(app: FastAPI, settings: DbSettings) -> None:
-    from riso_db._migrations import find_app_dir
+    from riso_db._migrations._app_dir import find_app_dir
 
     registry = riso.registry(app)
     db = registry.extensions["db"] = Database(settings)

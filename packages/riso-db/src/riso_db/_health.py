@@ -34,13 +34,14 @@ async def ping(app: FastAPI) -> None:
 
 async def migrations_at_head(app: FastAPI) -> None:
     """Fail while any migration tree is behind (or ahead of) the installed code."""
-    from riso_db import _migrations as m
+    from riso_db._migrations._runner import states
+    from riso_db._migrations._trees import all_trees
 
     db = database(app)
-    trees = m.all_trees(app)
+    trees = all_trees(app)
     try:
         async with db.engine.connect() as connection:
-            found = await connection.run_sync(m.states, trees)
+            found = await connection.run_sync(states, trees)
     except (SQLAlchemyError, OSError) as exc:
         raise DatabaseUnavailableError(f"database unavailable: {type(exc).__name__}") from None
     lagging = [f"{s.tree.name} is {s.status}" for s in found if s.status != "at head"]
@@ -78,11 +79,13 @@ def system_checks(ctx: CheckContext) -> Iterator[CheckMessage]:
 
 
 def _migration_checks(app: FastAPI, db: Database) -> Iterator[CheckMessage]:
-    from riso_db import _migrations as m
+    from riso_db._migrations._environment import connect
+    from riso_db._migrations._runner import states
+    from riso_db._migrations._trees import all_trees
 
     try:
-        with m.connect(db) as connection:
-            found = m.states(connection, m.all_trees(app))
+        with connect(db) as connection:
+            found = states(connection, all_trees(app))
     except DbError as exc:
         yield CheckMessage(
             "db.E004",

@@ -13,6 +13,6 @@ def upgrade(app: FastAPI) -> None:
 
     What ``riso db upgrade`` does; tests of features call it to create their tables.
     """
-    from riso_db._migrations import upgrade as run_upgrade
+    from riso_db._migrations._runner import upgrade as run_upgrade
 
     run_upgrade(app)

@@ -38,9 +38,9 @@ def riso_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def riso_db_features() -> list[Any]:
     """Every installed riso feature; override to migrate only some."""
-    from importlib.metadata import entry_points
+    from riso_db._compat import installed_features
 
-    return [entry_point.load() for entry_point in entry_points(group="riso.features")]
+    return [load() for _module, load in installed_features()]
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,8 @@ def db_engine(riso_db_url: str, riso_db_features: list[Any]) -> Iterator[Engine]
 
     import riso
     from riso_db._database import database
-    from riso_db._migrations import all_trees, upgrade_trees
+    from riso_db._migrations._runner import upgrade_trees
+    from riso_db._migrations._trees import all_trees
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RISO_DB_URL", riso_db_url)

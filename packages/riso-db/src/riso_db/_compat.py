@@ -1,0 +1,56 @@
+"""The private names of riso-core that riso-db relies on, kept in this one module.
+
+riso-core has no public function yet for the two things riso-db needs outside
+an app's registry: the app spec as the ``riso`` CLI reads it (``--app``,
+``RISO_APP``, ``[tool.riso] app``), and the installed features, active or not.
+Both are read here through riso-core's own code so they never drift from the
+CLI and from ``riso.include``; tests/test_compat.py fails the day riso-core
+changes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import riso
+
+#: an installed feature: the module its entry point names, and how to load it
+InstalledFeature = tuple[str, Callable[[], riso.Feature[Any]]]
+
+
+def app_spec() -> str | None:
+    """The ``module:attr`` naming the app, found as the ``riso`` CLI finds it; None when unset.
+
+    While a ``riso`` command runs, its ``--app`` option and working directory
+    count, as they do for the command itself.
+    """
+    import click
+
+    # private: riso-core keeps the CLI's per-invocation state and the spec lookup here
+    from riso._cli_support import CliState, find_app_spec
+
+    context = click.get_current_context(silent=True)
+    state = context.find_object(CliState) if context is not None else None
+    option, cwd = (state.app_option, state.cwd) if state is not None else (None, Path.cwd())
+    try:
+        spec, _source, _folder = find_app_spec(option, cwd)
+    except riso.AppNotFoundError:
+        return None
+    return spec
+
+
+def installed_features() -> list[InstalledFeature]:
+    """Every installed feature from riso-core's discovery (the ``riso.features`` entry points).
+
+    Loading one raises ``riso.DiscoveryError`` when it is broken; finding them
+    raises ``riso.DuplicateFeatureError`` when two distributions share a name.
+    """
+    # private: riso-core exports discovery only through riso.include(app)
+    from riso._discovery import discover
+
+    return [
+        (candidate.entry_point.module if candidate.entry_point is not None else "", candidate.load)
+        for candidate in discover()
+    ]

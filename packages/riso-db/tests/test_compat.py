@@ -1,0 +1,63 @@
+"""riso-core's private names riso-db relies on (``riso_db._compat``): they fail here first."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import click
+import pytest
+
+import riso_db
+from riso_db import _compat
+
+
+def test_cli_support_still_has_the_spec_lookup_and_the_cli_state() -> None:
+    from riso._cli_support import CliState, find_app_spec
+
+    assert list(inspect.signature(find_app_spec).parameters) == ["option", "cwd"]
+    state = CliState("main:app")
+    assert (state.app_option, state.cwd) == ("main:app", Path.cwd())
+
+
+def test_app_spec_reads_riso_app_then_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RISO_APP", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert _compat.app_spec() is None
+    (tmp_path / "pyproject.toml").write_text('[tool.riso]\napp = "project.main:app"\n')
+    assert _compat.app_spec() == "project.main:app"
+    monkeypatch.setenv("RISO_APP", "other:app")
+    assert _compat.app_spec() == "other:app"
+    (tmp_path / "pyproject.toml").write_text("not toml [")
+    monkeypatch.delenv("RISO_APP")
+    assert _compat.app_spec() is None  # riso-core's AppNotFoundError: no spec
+
+
+def test_app_spec_takes_the_option_of_a_running_riso_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riso._cli import cli
+    from riso._cli_support import CliState
+
+    monkeypatch.setenv("RISO_APP", "from_env:app")
+    with click.Context(cli, obj=CliState("from_option:app", cwd=tmp_path)):
+        assert _compat.app_spec() == "from_option:app"
+    with click.Context(cli, obj=CliState(None, cwd=tmp_path)):
+        assert _compat.app_spec() == "from_env:app"
+
+
+def test_discovery_still_lists_entry_point_candidates() -> None:
+    from riso._discovery import Candidate, discover
+
+    (candidate,) = [c for c in discover() if c.name == "db"]
+    assert isinstance(candidate, Candidate)
+    assert candidate.entry_point is not None
+    assert candidate.entry_point.module == "riso_db"
+    assert candidate.load() is riso_db.feature
+
+
+def test_installed_features_load_through_discovery() -> None:
+    (load,) = [load for module, load in _compat.installed_features() if module == "riso_db"]
+    assert load() is riso_db.feature
