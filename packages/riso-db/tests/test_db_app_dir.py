@@ -55,7 +55,7 @@ def test_an_app_included_at_import_is_beside_its_module(
     write_module: Write, tmp_path: Path
 ) -> None:
     module = write_module("project", INCLUDED_AT_IMPORT)
-    assert module.app.state.riso_db_app_dir == tmp_path / "project"
+    assert riso_db.database(module.app).app_dir == tmp_path / "project"
     assert app_migrations_dir(module.app) == tmp_path / "project" / "migrations"
 
 
@@ -74,7 +74,7 @@ def test_an_app_from_a_factory_is_found_once_its_module_holds_it(
     main = write_module(
         "project", f"import {factory.__name__}\napp = {factory.__name__}.create_app()\n"
     )
-    assert main.app.state.riso_db_app_dir is None
+    assert riso_db.database(main.app).app_dir is None
     assert app_migrations_dir(main.app) == tmp_path / "project" / "migrations"
 
 
@@ -113,7 +113,7 @@ def test_an_app_no_module_holds_uses_the_working_directory(
 ) -> None:
     app = FastAPI()
     riso.include(app, features=[riso_db.feature])
-    assert app.state.riso_db_app_dir is None
+    assert riso_db.database(app).app_dir is None
     assert find_app_dir(app) is None
     assert app_migrations_dir(app) == tmp_path / "migrations"
 

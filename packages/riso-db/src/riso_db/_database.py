@@ -6,6 +6,7 @@ import math
 import os
 import threading
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -41,6 +42,9 @@ class Database:
     def __init__(self, settings: DbSettings) -> None:
         self.settings = settings
         self.urls: DatabaseUrls = settings.urls
+        #: the folder of the app's module, found by ``riso.include`` (its
+        #: ``migrations/`` holds the app's own revisions); None when unknown
+        self.app_dir: Path | None = None
         self._lock = threading.Lock()
         self._engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None

@@ -23,8 +23,8 @@ def _on_include(app: FastAPI, settings: DbSettings) -> None:
     registry = riso.registry(app)
     db = registry.extensions["db"] = Database(settings)
     registry.provide(riso.SYNC_SESSION_FACTORY, db.sync_session)
+    db.app_dir = find_app_dir(app)
     install_error_handlers(app)
-    app.state.riso_db_app_dir = find_app_dir(app)
 
 
 @asynccontextmanager

@@ -148,10 +148,10 @@ def app_migrations_dir(app: FastAPI) -> Path:
     the one found now (an app made by a factory is bound to its module only
     once the factory returned), else the working directory.
     """
-    configured = database(app).settings.migrations
-    if configured:
-        return Path(configured).resolve()
-    beside: Path | None = getattr(app.state, "riso_db_app_dir", None)
+    db = database(app)
+    if db.settings.migrations:
+        return Path(db.settings.migrations).resolve()
+    beside = db.app_dir
     return (beside or find_app_dir(app) or Path.cwd()) / "migrations"
 
 
