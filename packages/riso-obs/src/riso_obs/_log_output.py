@@ -86,8 +86,10 @@ class _Output:
 
     def write(self, line: str) -> None:
         with _LOCK:
-            stream = current_stream()
-            buffer = self._buffer_of(stream)
+            # current_stream() and _buffer_of(), inlined for the common case:
+            # once per log line, on the request path
+            stream = _stream_override if _stream_override is not None else sys.stderr
+            buffer = self.buffer if stream is self.stream else self._buffer_of(stream)
             if buffer is None:
                 with contextlib.suppress(ValueError, OSError):  # closed or broken sink
                     stream.write(line + "\n")

@@ -64,6 +64,7 @@ class ObsMiddleware:
         self._metrics = _metrics.http_metrics() if settings.metrics else None
         self._in_progress: dict[str, Gauge] = {}
         self._labeler = RouteLabeler(self._metrics)
+        self._route_stats = self._labeler.stats  # bound once: called per request
         self._tracer = _tracing.tracer() if settings.tracing else None
         self._io_spans = settings.trace_io_spans
         self._propagator = get_global_textmap()
@@ -256,7 +257,7 @@ class ObsMiddleware:
         """The end of a request: label, metrics, access line; then, whatever failed, the span."""
         stats: RouteStats | None = None
         try:
-            stats = self._labeler.stats(scope, root_path, method, status)
+            stats = self._route_stats(scope, root_path, method, status)
             if self._metrics is not None:
                 self._record_metrics(stats, gauge, status, duration)
             if self._log is not None:
@@ -280,8 +281,10 @@ class ObsMiddleware:
             gauge.dec()
         assert stats.duration is not None
         stats.duration.observe(duration)
-        counter = stats.counter(status)
-        assert counter is not None
+        counter = stats.counters.get(status)  # the common case without a call
+        if counter is None:
+            counter = stats.counter(status)
+            assert counter is not None
         counter.inc()
 
     def _write_access_line(
