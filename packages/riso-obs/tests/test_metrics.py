@@ -119,16 +119,16 @@ def test_a_mounted_route_label_is_worked_out_once_per_mount_path(
 ) -> None:
     """Under a fixed mount the label is cached; under a mount with parameters it
     is worked out per request, so the cache never holds one key per tenant."""
-    from riso_obs._middleware import ObsMiddleware
+    from riso_obs._route_labels import RouteLabeler
 
     worked_out: list[str] = []
-    template = ObsMiddleware._template
+    template = RouteLabeler._template
 
     def counting(scope: Any, root_path: str, status: int) -> str:
         worked_out.append(scope["path"])
         return template(scope, root_path, status)
 
-    monkeypatch.setattr(ObsMiddleware, "_template", staticmethod(counting))
+    monkeypatch.setattr(RouteLabeler, "_template", staticmethod(counting))
     app = FastAPI()
     api = FastAPI()
     tenant = FastAPI()
@@ -146,7 +146,7 @@ def test_a_mounted_route_label_is_worked_out_once_per_mount_path(
             assert client.get(f"/api/v1/items/{n}").status_code == 200
             assert client.get(f"/tenants/t{n}/things/{n}").status_code == 200
         text = client.get("/metrics").text
-        cache_keys = list(app.middleware_stack._by_route)  # type: ignore[union-attr]
+        cache_keys = list(app.middleware_stack._labeler._by_route)  # type: ignore[union-attr]
     assert requests_total(text) == {
         ("GET", "/api/v1/items/{item_id}", "200"): 20.0,
         ("GET", "/tenants/{tenant}/things/{thing_id}", "200"): 20.0,

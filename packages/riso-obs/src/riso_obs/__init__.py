@@ -5,9 +5,12 @@ Installed, it registers itself with ``riso.include(app)`` (feature ``obs``).
 
 from riso_obs._exceptions import ObsError, TracingConfigError
 from riso_obs._feature import feature
-from riso_obs._logging import REDACTED, Redactor, flush_logs, reset_logging, set_stream
+from riso_obs._log_output import flush_logs, set_stream
+from riso_obs._log_processors import REDACTED, Redactor
+from riso_obs._logging import reset_logging
 from riso_obs._metrics import UNMATCHED, HttpMetrics, http_metrics, reset_metrics
-from riso_obs._middleware import ObsMiddleware, is_valid_request_id, new_request_id
+from riso_obs._middleware import ObsMiddleware
+from riso_obs._request_id import is_valid_request_id, new_request_id
 from riso_obs._settings import DEFAULT_EXCLUDE_PATHS, DEFAULT_REDACT, ObsSettings
 from riso_obs._tracing import configure_tracing, reset_tracing
 

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 import riso
-from riso_obs import _logging, _metrics, _sqlalchemy, _tracing
+from riso_obs import _compat, _log_output, _logging, _metrics, _sqlalchemy, _tracing
 from riso_obs._checks import obs_checks
 from riso_obs._middleware import ObsMiddleware
 from riso_obs._settings import ObsSettings
@@ -39,15 +39,15 @@ def _disable_fastapi_server_spans(app: FastAPI) -> None:
     OpenTelemetry metrics and logs stay on only if the application configured
     a meter or logger provider; otherwise its wrapper is skipped entirely.
     """
-    telemetry = getattr(app, "_telemetry", None)
-    if not isinstance(telemetry, dict) or "tracing" not in telemetry:
+    telemetry = _compat.fastapi_telemetry_config(app)
+    if telemetry is None or "tracing" not in telemetry:
         return
     telemetry["tracing"] = False
-    from opentelemetry import _logs, metrics
+    from opentelemetry import metrics
 
     if telemetry.get("meter_provider") is None and _unset(metrics.get_meter_provider()):
         telemetry["metrics"] = False
-    if telemetry.get("logger_provider") is None and _unset(_logs.get_logger_provider()):
+    if telemetry.get("logger_provider") is None and _unset(_compat.global_logger_provider()):
         telemetry["logs"] = False
 
 
@@ -74,7 +74,7 @@ async def lifespan(app: FastAPI, settings: ObsSettings) -> AsyncIterator[None]:
         yield
     finally:
         _tracing.flush()
-        _logging.flush_logs()
+        _log_output.flush_logs()
         if directory:
             from prometheus_client import multiprocess
 

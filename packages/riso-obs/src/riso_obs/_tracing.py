@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 
+from riso_obs import _compat
 from riso_obs._exceptions import TracingConfigError
 
 if TYPE_CHECKING:
@@ -196,7 +197,4 @@ def reset_tracing() -> None:
     STATE.provider = None
     STATE.tracer = None
     STATE.owned = False
-    from opentelemetry.util._once import Once
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
+    _compat.reset_global_tracer_provider()
