@@ -43,7 +43,7 @@ import sys
 import time
 from typing import Any
 
-from benchkit import argument_parser, http_request, percentile, request_once
+from benchkit import argument_parser, http_request, percentiles_ms, request_once
 
 from riso.testing import ServerProcess, clean_environ, fresh_database
 
@@ -260,11 +260,6 @@ async def stats(port: int) -> dict[str, Any]:
     return json.loads(body)  # type: ignore[no-any-return]
 
 
-def pct(values: list[float], q: float) -> float:
-    """Percentile ``q`` (0-100) of durations in seconds, in ms."""
-    return percentile(values, q) * 1000
-
-
 async def pg_counters(database: str) -> tuple[int, int]:
     """(transactions committed, sessions) PostgreSQL counted on the database.
 
@@ -309,13 +304,15 @@ async def scenario(
     xacts, sessions = after[0] - before[0], after[1] - before[1]
     pg_counted = xacts - sessions - 1
     handler = server["timings"].get(path, [])
+    p50, p99 = percentiles_ms(latencies, (50, 99))
+    (server_p99,) = percentiles_ms(handler, (99,))  # NaN when none
     return {
         "label": label,
         "probes": len(latencies),
         "codes": sorted(codes),
-        "p50": pct(latencies, 50),
-        "p99": pct(latencies, 99),
-        "server_p99": pct(handler, 99) if handler else float("nan"),
+        "p50": p50,
+        "p99": p99,
+        "server_p99": server_p99,
         "server_median": statistics.median(handler) * 1000 if handler else float("nan"),
         "db_checks": server["counts"]["db"],
         "broker_checks": server["counts"]["broker"],
