@@ -33,23 +33,39 @@ client, which records every request's latency.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import (
+    HOST,
+    LOAD_CPU,
+    SERVER_CPU,
+    LoadResult,
+    Throughput,
+    argument_parser,
+    bearer,
+    has_wrk,
+    http_request,
+    keepalive_client,
+    peak_rss_mib,
+    pin_this_process,
+    pinned,
+    request_once,
+    rss_mib,
+    run_load,
+    run_wrk,
+    uvicorn_argv,
+)
+
+from riso.testing import ServerProcess, clean_environ
+
 SECRET = "bench-secret-" + "k" * 40
-USE_WRK = shutil.which("wrk") is not None
+USE_WRK = has_wrk()
 EMAIL = "bench@example.com"
 PASSWORD = "a bench password that is long"
 
@@ -182,141 +198,45 @@ FASTAPI_USERS = textwrap.dedent(
 # --------------------------------------------------------------------------- load
 
 
-@dataclass
-class Result:
-    count: int
-    errors: int
-    seconds: float
-    latencies: list[float]
-    #: (p50, p99) in ms when measured by wrk
-    fixed: tuple[float, float] | None = None
-
-    @property
-    def rps(self) -> float:
-        return self.count / self.seconds if self.seconds else 0.0
-
-    def pct(self, p: float) -> float:
-        if self.fixed is not None:
-            return self.fixed[0] if p == 0.5 else self.fixed[1]
-        if not self.latencies:
-            return float("nan")
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, int(len(data) * p))] * 1000
-
-
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
-async def _worker(port: int, request: bytes, stop: float, out: Result, expect: int = 200) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            writer.write(request)
-            status = await _read_response(reader)
-            out.latencies.append(time.perf_counter() - t0)
-            out.count += 1
-            if status != expect:
-                out.errors += 1
-    finally:
-        writer.close()
-
-
-def _wrk_ms(text: str) -> float:
-    value = float(re.sub(r"[a-z]+$", "", text))
-    unit = re.sub(r"^[0-9.]+", "", text)
-    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def wrk(port: int, path: str, token: str | None, seconds: float, connections: int) -> Result:
-    """GET with wrk (faster than any Python client) pinned to CPU 1; percentiles from --latency."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
-    if token:
-        cmd += ["-H", f"Authorization: Bearer {token}"]
-    cmd.append(f"http://127.0.0.1:{port}{path}")
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "1", *cmd]
-    subprocess.run([*cmd[:-1], cmd[-1]], capture_output=True, check=True)  # warm-up run
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    pcts = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    result = Result(int(rps * seconds), int(non2xx.group(1)) if non2xx else 0, seconds, [])
-    result.fixed = (_wrk_ms(pcts["50"]), _wrk_ms(pcts["99"]))
-    return result
-
-
 async def get_load(
     port: int, path: str, token: str | None, seconds: float, connections: int
-) -> Result:
-    if USE_WRK:
-        return await asyncio.to_thread(wrk, port, path, token, seconds, connections)
-    return await load(port, get(path, token), seconds, connections)
-
-
-async def load(port: int, request: bytes, seconds: float, connections: int) -> Result:
-    # short warm-up, then the measured run
-    warm = Result(0, 0, 0, [])
-    stop = time.perf_counter() + min(1.0, seconds / 4)
-    await asyncio.gather(*(_worker(port, request, stop, warm) for _ in range(connections)))
-    result = Result(0, 0, seconds, [])
-    stop = time.perf_counter() + seconds
-    await asyncio.gather(*(_worker(port, request, stop, result) for _ in range(connections)))
+) -> Throughput:
+    """GET with wrk when installed (after a warm-up run of the same length), else asyncio."""
+    if not USE_WRK:
+        return await run_load(port, get(path, token), seconds, connections)
+    url = f"http://{HOST}:{port}{path}"
+    for _ in range(2):  # the first run warms up
+        result = await asyncio.to_thread(
+            run_wrk, url, connections=connections, duration=seconds, headers=bearer(token)
+        )
     return result
 
 
 def get(path: str, token: str | None = None) -> bytes:
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
+    return http_request("GET", path, headers=bearer(token))
 
 
-def post_form(path: str, body: str) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n{body}"
-    ).encode()
+def post_form(path: str, body: str, token: str | None = None) -> bytes:
+    form = "application/x-www-form-urlencoded"
+    return http_request("POST", path, headers=bearer(token), body=body, content_type=form)
 
 
 def post_json(path: str, body: str) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
-    ).encode()
+    return http_request("POST", path, body=body, content_type="application/json")
 
 
-async def once(port: int, request: bytes) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    body = await reader.readexactly(length) if length else b""
-    writer.close()
-    return int(head[9:12]), body
-
-
-async def plain_during_logins(port: int, login: bytes, seconds: float) -> tuple[Result, Result]:
+async def plain_during_logins(
+    port: int, login: bytes, seconds: float
+) -> tuple[LoadResult, LoadResult]:
     """p99 of /plain (one sequential client) idle, then while 16 clients log in."""
-    idle = Result(0, 0, seconds, [])
-    await _worker(port, get("/plain"), time.perf_counter() + seconds, idle)
-    busy = Result(0, 0, seconds, [])
-    logins = Result(0, 0, seconds, [])
+    idle = LoadResult(seconds)
+    await keepalive_client(port, get("/plain"), time.perf_counter() + seconds, idle)
+    busy = LoadResult(seconds)
+    logins = LoadResult(seconds)
     stop = time.perf_counter() + seconds
     await asyncio.gather(
-        _worker(port, get("/plain"), stop, busy),
-        *(_worker(port, login, stop, logins) for _ in range(16)),
+        keepalive_client(port, get("/plain"), stop, busy),
+        *(keepalive_client(port, login, stop, logins) for _ in range(16)),
     )
     return idle, busy
 
@@ -324,84 +244,31 @@ async def plain_during_logins(port: int, login: bytes, seconds: float) -> tuple[
 # --------------------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def server_process(module: str, folder: Path, env: dict[str, str]) -> ServerProcess:
+    """uvicorn serving ``module:app`` from ``folder`` on CPU 0; ``with`` starts and stops it."""
+    return ServerProcess(
+        pinned(uvicorn_argv(f"{module}:app"), SERVER_CPU),
+        cwd=folder,
+        env=clean_environ(os.environ, **env, PYTHONPATH=str(folder)),
+        log_path=folder / f"{module}.log",
+    )
 
 
-class Server:
-    def __init__(self, name: str, folder: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"{name}:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ]
-        if shutil.which("taskset"):
-            cmd = ["taskset", "-c", "0", *cmd]
-        self.proc = subprocess.Popen(
-            cmd, cwd=folder, env={**os.environ, **env, "PYTHONPATH": str(folder)}
-        )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{name} did not start")
-
-    def peak_rss_mb(self) -> float:
-        # uvicorn runs in the taskset child's process (exec), so the pid is the server's
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-def line(name: str, r: Result, base: Result | None = None) -> str:
+def line(name: str, r: Throughput, base: Throughput | None = None) -> str:
     ratio = f"{r.rps / base.rps:6.2f}x bare" if base and base.rps else ""
     errors = f"  errors={r.errors}" if r.errors else ""
     return (
-        f"  {name:<16} {r.rps:9.0f} req/s   p50 {r.pct(0.5):7.2f} ms   "
-        f"p99 {r.pct(0.99):7.2f} ms  {ratio}{errors}"
+        f"  {name:<16} {r.rps:9.0f} req/s   p50 {r.percentile_ms(50):7.2f} ms   "
+        f"p99 {r.percentile_ms(99):7.2f} ms  {ratio}{errors}"
     )
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})
+    pin_this_process(LOAD_CPU)
 
     folder = Path(tempfile.mkdtemp(prefix="riso-bench-auth-"))
     (folder / "bare_app.py").write_text(BARE)
@@ -438,62 +305,49 @@ async def main() -> None:
         "server on CPU 0, load on CPU 1\n"
     )
 
-    results: dict[str, Result] = {}
-    server = Server("bare_app", folder, {})
-    try:
+    results: dict[str, Throughput] = {}
+    with server_process("bare_app", folder, {}) as server:
         results["bare"] = await get_load(server.port, "/me", None, secs, conns)
-    finally:
-        server.stop()
 
-    server = Server("pyjwt_app", folder, {"BENCH_SECRET": SECRET})
-    try:
+    with server_process("pyjwt_app", folder, {"BENCH_SECRET": SECRET}) as server:
         now = int(time.time())
         import jwt
 
         payload = {"sub": "1", "iss": "riso", "aud": "riso", "iat": now, "exp": now + 900}
         token = jwt.encode(payload, SECRET, algorithm="HS256")
         results["pyjwt"] = await get_load(server.port, "/me", token, secs, conns)
-    finally:
-        server.stop()
 
     extra: dict[str, object] = {}
     for name, module, env, register, login_path, me_path in (
         ("riso", "riso_app", riso_env, "/auth/register", "/auth/token", "/me"),
         ("fastapi_users", "fu_app", fu_env, "/auth/register", "/auth/jwt/login", "/users/me"),
     ):
-        server = Server(module, folder, env)
-        try:
-            status, _ = await once(
+        with server_process(module, folder, env) as server:
+            status, _ = await request_once(
                 server.port,
                 post_json(register, f'{{"email": "{EMAIL}", "password": "{PASSWORD}"}}'),
             )
             assert status == 201, (name, status)
-            status, body = await once(server.port, post_form(login_path, creds))
+            status, body = await request_once(server.port, post_form(login_path, creds))
             assert status == 200, (name, status, body)
             import json
 
             token = json.loads(body)["access_token"]
             results[name] = await get_load(server.port, me_path, token, secs, conns)
-            rss_before = server.rss_mb()
-            results[f"{name} login"] = await load(
+            rss_before = rss_mib(server.proc.pid)
+            results[f"{name} login"] = await run_load(
                 server.port, post_form(login_path, creds), secs, 16
             )
             idle, busy = await plain_during_logins(server.port, post_form(login_path, creds), secs)
-            extra[name] = (idle, busy, rss_before, server.peak_rss_mb())
+            extra[name] = (idle, busy, rss_before, peak_rss_mib(server.proc.pid))
             if name == "riso":
                 # revocation: log out, then the same token must fail within one second
-                status, _ = await once(
-                    server.port,
-                    post_form("/auth/logout", "").replace(
-                        b"\r\n\r\n", f"\r\nAuthorization: Bearer {token}\r\n\r\n".encode(), 1
-                    ),
-                )
+                logout = post_form("/auth/logout", "", token)
+                status, _ = await request_once(server.port, logout)
                 t0 = time.perf_counter()
-                while (await once(server.port, get(me_path, token)))[0] != 401:  # noqa: ASYNC110
+                while (await request_once(server.port, get(me_path, token)))[0] != 401:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 extra["revoked_after"] = (status, time.perf_counter() - t0)
-        finally:
-            server.stop()
 
     bare = results["bare"]
     tool = "wrk" if USE_WRK else "the asyncio client (install wrk for higher ceilings)"
@@ -510,9 +364,11 @@ async def main() -> None:
     print("\nGET /plain p99, idle vs during 16 concurrent logins (same server):")
     for name in ("riso", "fastapi_users"):
         idle, busy, rss_before, peak = extra[name]  # type: ignore[misc]
+        idle_p50, idle_p99 = idle.percentile_ms(50), idle.percentile_ms(99)
+        busy_p50, busy_p99 = busy.percentile_ms(50), busy.percentile_ms(99)
         print(
-            f"  {name:<14} idle p50 {idle.pct(0.5):6.2f} ms p99 {idle.pct(0.99):6.2f} ms | "
-            f"during logins p50 {busy.pct(0.5):6.2f} ms p99 {busy.pct(0.99):7.2f} ms "
+            f"  {name:<14} idle p50 {idle_p50:6.2f} ms p99 {idle_p99:6.2f} ms | "
+            f"during logins p50 {busy_p50:6.2f} ms p99 {busy_p99:7.2f} ms "
             f"({busy.count} answers) | RSS before logins {rss_before:.0f} MB, peak {peak:.0f} MB"
         )
     status, seconds = extra["revoked_after"]  # type: ignore[misc]

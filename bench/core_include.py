@@ -19,10 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchkit import interleaved
+
 from riso.testing import write_distribution
 
 FEATURES = 20
-RUNS = 15
+RUNS = 15  # per block
+BLOCKS = 3  # per side
 
 FEATURE = """
 from contextlib import asynccontextmanager
@@ -114,13 +117,14 @@ def main() -> None:
                 {name: f"bench_{name}:feature"},
             )
         paths = ":".join(str(site / name) for name in names)
-        # interleave runs so machine noise hits both sides alike
-        baseline: list[float] = []
-        subject: list[float] = []
-        for _ in range(3):
-            baseline += measure(BASELINE.format(names=names), Path(paths))
-            subject += measure(SUBJECT.format(names=names), Path(paths))
-    b, s = statistics.median(baseline), statistics.median(subject)
+        # interleave blocks of runs so machine noise hits both sides alike
+        codes = {"baseline": BASELINE.format(names=names), "subject": SUBJECT.format(names=names)}
+        runs: dict[str, list[float]] = {side: [] for side in codes}
+        for order in interleaved(list(codes), BLOCKS):
+            for side in order:
+                runs[side] += measure(codes[side], Path(paths))
+    baseline = runs["baseline"]
+    b, s = statistics.median(baseline), statistics.median(runs["subject"])
     print(f"features: {FEATURES}, runs per side: {len(baseline)}")
     print(f"import the features alone : median {b:7.2f} ms")
     print(f"riso.include (incl. import): median {s:7.2f} ms")

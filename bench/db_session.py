@@ -13,24 +13,23 @@ PostgreSQL (a temporary database, dropped afterwards). Goal: ratio >= 0.95.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import socket
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from benchkit import argument_parser, interleaved, listening, median_ratio
 from fastapi import FastAPI, Request
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 import riso
 import riso_db
+from riso.testing import fresh_database
 
 
 class BenchRow(riso_db.PrimaryKeyMixin, riso_db.Model):
@@ -78,8 +77,7 @@ async def measure(app: FastAPI, requests: int, rounds: int) -> dict[str, float]:
         for path in results:  # warm up both
             for _ in range(200):
                 (await client.get(path)).raise_for_status()
-        for n in range(rounds):
-            order = list(results) if n % 2 == 0 else list(reversed(results))
+        for order in interleaved(list(results), rounds):
             for path in order:
                 start, cpu = time.perf_counter(), time.process_time()
                 for _ in range(requests):
@@ -88,33 +86,20 @@ async def measure(app: FastAPI, requests: int, rounds: int) -> dict[str, float]:
                 results[path].append(requests / (time.perf_counter() - start))
                 cpu_per_request[path].append((time.process_time() - cpu) / requests)
     figures = {path: statistics.median(values) for path, values in results.items()}
-    pairs = zip(results["/dbsession"], results["/handmade"], strict=True)
-    figures["ratio"] = statistics.median(a / b for a, b in pairs)
+    figures["ratio"] = median_ratio(results["/dbsession"], results["/handmade"])
     # CPU time of this process per request: steadier than wall time on a shared machine
-    figures["cpu_ratio"] = statistics.median(cpu_per_request["/handmade"]) / statistics.median(
-        cpu_per_request["/dbsession"]
-    )
+    figures["cpu_ratio"] = median_ratio(cpu_per_request["/handmade"], cpu_per_request["/dbsession"])
     return figures
 
 
 @contextmanager
 def postgres_database() -> Iterator[str | None]:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
+    """A fresh PostgreSQL database's URL, or None when nothing answers on port 5432."""
+    if not listening(5432):
         yield None
         return
-    import psycopg
-
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"riso_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("postgresql://postgres@127.0.0.1:5432/postgres") as url:
+        yield url
 
 
 def report(label: str, url: str, requests: int, rounds: int) -> None:
@@ -128,7 +113,7 @@ def report(label: str, url: str, requests: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--requests", type=int, default=150, help="requests per round")
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()

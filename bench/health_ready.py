@@ -34,20 +34,21 @@ with trust auth, Redis on 127.0.0.1:6379). Bounded to well under two minutes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import struct
-import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
+from benchkit import argument_parser, http_request, percentiles_ms, request_once
+
+from riso.testing import ServerProcess, clean_environ, fresh_database
+
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_SERVER_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BURST = 200
 BURSTS = 8
@@ -244,13 +245,10 @@ def serve(port: int, database: str) -> None:
 
 
 async def probe(port: int, path: str) -> tuple[float, int]:
+    """One probe on a new connection: (seconds from connect to last byte, status)."""
     start = time.perf_counter()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-    data = await reader.read(-1)
-    writer.close()
-    elapsed = time.perf_counter() - start
-    return elapsed, int(data.split(b" ", 2)[1])
+    status, _ = await request_once(port, http_request("GET", path, close=True))
+    return time.perf_counter() - start, status
 
 
 async def burst(port: int, path: str, size: int = BURST) -> list[tuple[float, int]]:
@@ -258,16 +256,8 @@ async def burst(port: int, path: str, size: int = BURST) -> list[tuple[float, in
 
 
 async def stats(port: int) -> dict[str, Any]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /bench/stats HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-    data = await reader.read(-1)
-    writer.close()
-    return json.loads(data.split(b"\r\n\r\n", 1)[1])  # type: ignore[no-any-return]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+    _, body = await request_once(port, http_request("GET", "/bench/stats", close=True))
+    return json.loads(body)  # type: ignore[no-any-return]
 
 
 async def pg_counters(database: str) -> tuple[int, int]:
@@ -285,23 +275,10 @@ async def pg_counters(database: str) -> tuple[int, int]:
     return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
 
-def start_server(database: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), "--database", database],
-        env={**os.environ, **env},
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return child, port
-        except OSError:
-            time.sleep(0.05)
-    child.kill()
-    raise SystemExit("the bench server did not start")
+def server_process(database: str, env: dict[str, str]) -> ServerProcess:
+    """This script serving (``--serve``) on a free port; ``with`` starts and stops it."""
+    argv = [sys.executable, __file__, "--serve", "{port}", "--database", database]
+    return ServerProcess(argv, env=clean_environ(os.environ, **env), ready_path="/ping")
 
 
 async def scenario(
@@ -327,13 +304,15 @@ async def scenario(
     xacts, sessions = after[0] - before[0], after[1] - before[1]
     pg_counted = xacts - sessions - 1
     handler = server["timings"].get(path, [])
+    p50, p99 = percentiles_ms(latencies, (50, 99))
+    (server_p99,) = percentiles_ms(handler, (99,))  # NaN when none
     return {
         "label": label,
         "probes": len(latencies),
         "codes": sorted(codes),
-        "p50": pct(latencies, 0.50),
-        "p99": pct(latencies, 0.99),
-        "server_p99": pct(handler, 0.99) if handler else float("nan"),
+        "p50": p50,
+        "p99": p99,
+        "server_p99": server_p99,
         "server_median": statistics.median(handler) * 1000 if handler else float("nan"),
         "db_checks": server["counts"]["db"],
         "broker_checks": server["counts"]["broker"],
@@ -342,11 +321,10 @@ async def scenario(
 
 
 async def run() -> None:
-    database = f"riso_bench_{uuid.uuid4().hex[:10]}"
-    await pg_query("postgres", f'CREATE DATABASE "{database}"')
     await redis_ping()
     results = []
-    try:
+    with fresh_database(PG_SERVER_URL) as url:
+        database = url.rsplit("/", 1)[1]
         for env, runs in (
             (
                 {},
@@ -368,15 +346,11 @@ async def run() -> None:
                 ],
             ),
         ):
-            child, port = start_server(database, env)
-            try:
+            with server_process(database, env) as server:
                 for label, path, spacing, size in runs:
-                    results.append(await scenario(label, port, path, database, spacing, size))
-            finally:
-                child.terminate()
-                child.wait(timeout=10)
-    finally:
-        await pg_query("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                    results.append(
+                        await scenario(label, server.port, path, database, spacing, size)
+                    )
 
     print(f"{BURSTS} bursts of {BURST} concurrent probes (new connection each), one uvicorn worker")
     head = (
@@ -407,7 +381,7 @@ async def run() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argument_parser(__doc__)
     parser.add_argument("--serve", type=int)
     parser.add_argument("--database")
     args = parser.parse_args()

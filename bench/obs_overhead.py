@@ -52,13 +52,10 @@ into a private folder under the temp dir with ``uv pip install --target``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -68,6 +65,22 @@ import urllib.request
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from benchkit import (
+    SERVER_CPU,
+    argument_parser,
+    cpu_seconds,
+    has_wrk,
+    interleaved,
+    median_ratio,
+    pinned,
+    ratios,
+    run_wrk,
+    run_wrk_together,
+    uvicorn_argv,
+)
+
+from riso.testing import ServerProcess, clean_environ
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -234,26 +247,6 @@ APP = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not become ready")
-
-
 def ensure_instrumentator(cache: Path) -> str | None:
     """A PYTHONPATH entry providing prometheus_fastapi_instrumentator, if needed."""
     try:
@@ -282,22 +275,6 @@ def ensure_instrumentator(cache: Path) -> str | None:
     return str(target)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def parse_wrk(output: str) -> tuple[float, float, int]:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    match = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
-    assert match, output
-    value, unit = float(match.group(1)), match.group(2)
-    p99_ms = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    return rps, p99_ms, total
-
-
 class Measurement(NamedTuple):
     rps: float
     p99_ms: float
@@ -314,94 +291,63 @@ def gc_snapshot(port: int) -> dict[str, Any]:
 @contextlib.contextmanager
 def start_server(
     variant: str, workdir: Path, extra_path: str | None, connections: int
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """One uvicorn server for ``variant`` on CPU 0, warmed up: (process, port)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISO_", "OTEL_"))}
-    env["BENCH_VARIANT"] = variant if variant in (*VARIANTS, "sdk_span") else "obs"
-    env["RISO_OBS_LOG_FORMAT"] = "json"
-    env.update(EXTRA_VARIANTS.get(variant, {}))
+) -> Iterator[ServerProcess]:
+    """One uvicorn server for ``variant`` on CPU 0, warmed up."""
     paths = [str(workdir)] + ([extra_path] if extra_path else [])
+    env = clean_environ(
+        os.environ,
+        BENCH_VARIANT=variant if variant in (*VARIANTS, "sdk_span") else "obs",
+        RISO_OBS_LOG_FORMAT="json",
+        **EXTRA_VARIANTS.get(variant, {}),
+    )
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
-    cmd = [
-        "taskset",
-        "-c",
-        "0",
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "info",
-    ]
-    if variant in ("bare", "obs_nolog", "obs_bare"):
-        cmd.append("--no-access-log")
-    with (workdir / f"{variant}.log").open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=out, stderr=out)
-        try:
-            wait_ready(port, proc)
-            wrk(port, connections, 2)  # warm-up
-            yield proc, port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    access_log = variant not in ("bare", "obs_nolog", "obs_bare")
+    argv = uvicorn_argv("bench_app:app", log_level="info", access_log=access_log)
+    server = ServerProcess(
+        pinned(argv, SERVER_CPU),
+        env=env,
+        cwd=workdir,
+        ready_path="/ping",
+        timeout=20,
+        log_path=workdir / f"{variant}.log",
+    )
+    with server:
+        run_wrk(ping_url(server), connections=connections, duration=2)  # warm-up
+        yield server
 
 
-def wrk(port: int, connections: int, duration: int) -> str:
-    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "--latency"]
-    url = f"http://127.0.0.1:{port}/ping"
-    return subprocess.run(
-        [*command, f"-d{duration}s", url], check=True, capture_output=True, text=True
-    ).stdout
+def ping_url(server: ServerProcess) -> str:
+    return f"{server.base_url}/ping"
 
 
-def measure(
-    proc: subprocess.Popen[bytes], port: int, connections: int, duration: int
-) -> Measurement:
-    gc_snapshot(port)
-    cpu_before = cpu_seconds(proc.pid)
+def measure(server: ServerProcess, connections: int, duration: int) -> Measurement:
+    gc_snapshot(server.port)
+    cpu_before = cpu_seconds(server.proc.pid)
     started = time.monotonic()
-    output = wrk(port, connections, duration)
+    result = run_wrk(ping_url(server), connections=connections, duration=duration)
     elapsed = time.monotonic() - started
-    cpu = cpu_seconds(proc.pid) - cpu_before
-    collected = gc_snapshot(port)
-    rps, p99, total = parse_wrk(output)
+    cpu = cpu_seconds(server.proc.pid) - cpu_before
+    collected = gc_snapshot(server.port)
     return Measurement(
-        rps,
-        p99,
-        cpu / max(total, 1) * 1e6,
+        result.rps,
+        result.percentile_ms(99),
+        cpu / max(result.requests, 1) * 1e6,
         collected["collections"][2],
         collected["seconds"] / elapsed,
     )
 
 
-def paired_cost_ratio(
-    bare: tuple[subprocess.Popen[bytes], int],
-    other: tuple[subprocess.Popen[bytes], int],
-    duration: int,
-) -> float:
+def paired_cost_ratio(bare: ServerProcess, other: ServerProcess, duration: int) -> float:
     """CPU per request of ``other`` / ``bare``, both loaded at the same time on one core."""
     servers = (bare, other)
-    before = [cpu_seconds(proc.pid) for proc, _ in servers]
-    command = ["taskset", "-c", "1", "wrk", "-t1", "-c16", "--latency", f"-d{duration}s"]
-    loads = [
-        subprocess.Popen(
-            [*command, f"http://127.0.0.1:{port}/ping"], stdout=subprocess.PIPE, text=True
-        )
-        for _, port in servers
-    ]
-    outputs = [load.communicate()[0] for load in loads]
-    after = [cpu_seconds(proc.pid) for proc, _ in servers]
+    before = [cpu_seconds(server.proc.pid) for server in servers]
+    results = run_wrk_together(
+        [ping_url(server) for server in servers], connections=16, duration=duration
+    )
+    after = [cpu_seconds(server.proc.pid) for server in servers]
     bare_us, other_us = (
-        (end - start) / max(parse_wrk(output)[2], 1)
-        for start, end, output in zip(before, after, outputs, strict=True)
+        (end - start) / max(result.requests, 1)
+        for start, end, result in zip(before, after, results, strict=True)
     )
     return other_us / bare_us
 
@@ -416,10 +362,11 @@ def summarize(variants: list[str], rounds: list[dict[str, Measurement]]) -> None
         rps, p99 = median(m.rps for m in runs), median(m.p99_ms for m in runs)
         line = f"{variant:10s} {rps:8.0f} {p99:7.2f}"
         if "bare" in variants:
-            ratios = [r[variant].rps / r["bare"].rps for r in rounds]
-            cpu_ratios = [r["bare"].cpu_us / r[variant].cpu_us for r in rounds]
-            spread = f"({min(ratios):.2f}-{max(ratios):.2f})"
-            line += f" {median(ratios):7.2f}x {spread:>13s}"
+            bare = [r["bare"] for r in rounds]
+            rps_ratios = ratios([m.rps for m in runs], [m.rps for m in bare])
+            cpu_ratios = ratios([m.cpu_us for m in bare], [m.cpu_us for m in runs])
+            spread = f"({min(rps_ratios):.2f}-{max(rps_ratios):.2f})"
+            line += f" {median(rps_ratios):7.2f}x {spread:>13s}"
         else:
             cpu_ratios = []
             line += f" {'-':>8s} {'':13s}"
@@ -428,7 +375,7 @@ def summarize(variants: list[str], rounds: list[dict[str, Measurement]]) -> None
         line += f" {median(m.gc_full for m in runs):8.0f} {median(m.gc_share for m in runs):6.1%}"
         print(line)
     if "obs_trace" in variants and "stack" in variants:
-        ratio = median(r["obs_trace"].rps / r["stack"].rps for r in rounds)
+        ratio = median_ratio([r["obs_trace"].rps for r in rounds], [r["stack"].rps for r in rounds])
         print(f"\nobs_trace / stack: {ratio:.2f}x req/s (median of per-round ratios)")
     print(
         "\nColumns are medians over the rounds; 'vs bare' is the median of each round's"
@@ -440,7 +387,7 @@ def summarize(variants: list[str], rounds: list[dict[str, Measurement]]) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--duration", type=int, default=2, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--connections", type=int, default=32)
@@ -455,7 +402,7 @@ def main() -> None:
     )
     parser.add_argument("--paired-reps", type=int, default=5)
     args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+    if not has_wrk() or shutil.which("taskset") is None:
         sys.exit("needs wrk and taskset (apt-get install wrk util-linux)")
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs two CPUs: server on CPU 0, wrk on CPU 1")
@@ -474,11 +421,10 @@ def main() -> None:
             v: stack.enter_context(start_server(v, workdir, extra, args.connections))
             for v in variants
         }
-        for round_no in range(args.rounds):
-            shift = round_no % len(variants)  # a different variant goes first each round
+        for round_no, order in enumerate(interleaved(variants, args.rounds)):
             measured: dict[str, Measurement] = {}
-            for variant in variants[shift:] + variants[:shift]:
-                m = measure(*servers[variant], args.connections, args.duration)
+            for variant in order:
+                m = measure(servers[variant], args.connections, args.duration)
                 measured[variant] = m
                 print(
                     f"round {round_no + 1:2d} {variant:10s} {m.rps:7.0f} req/s"

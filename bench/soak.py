@@ -13,10 +13,8 @@ and the RSS of each uvicorn worker process at start, middle and end.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -24,8 +22,12 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import httpx
+from benchkit import argument_parser, child_pids, percentiles_ms, rss_mib
+
+from riso.testing import fresh_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "system"))
 import system_stack as st
@@ -67,6 +69,16 @@ async def _call(
     return response
 
 
+def _answered(
+    response: httpx.Response | None, status: int, stats: Stats, kind: str
+) -> TypeGuard[httpx.Response]:
+    """Whether ``response`` has ``status``; if not, the flow error is recorded."""
+    if response is not None and response.status_code == status:
+        return True
+    stats.errors.append(f"{kind}: {response and response.status_code}")
+    return False
+
+
 async def _user(base: str, stop: float, stats: Stats, seed: int) -> None:
     rng = random.Random(seed)
     email = f"soak-{uuid.uuid4().hex[:12]}@example.com"
@@ -76,8 +88,7 @@ async def _user(base: str, stop: float, stats: Stats, seed: int) -> None:
             stats, client, "register", "POST", "/auth/register",
             json={"email": email, "password": PASSWORD},
         )  # fmt: skip
-        if created is None or created.status_code != 201:
-            stats.errors.append(f"register: {created and created.status_code}")
+        if not _answered(created, 201, stats, "register"):
             return
 
         async def login() -> dict[str, str] | None:
@@ -85,8 +96,7 @@ async def _user(base: str, stop: float, stats: Stats, seed: int) -> None:
                 stats, client, "login", "POST", "/auth/token",
                 data={"username": email, "password": PASSWORD},
             )  # fmt: skip
-            if answer is None or answer.status_code != 200:
-                stats.errors.append(f"login: {answer and answer.status_code}")
+            if not _answered(answer, 200, stats, "login"):
                 return None
             return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
@@ -128,33 +138,23 @@ async def _user(base: str, stop: float, stats: Stats, seed: int) -> None:
         await client.aclose()
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
+def _uvicorn_workers(master_pid: int) -> list[int]:
     # uvicorn's workers, not multiprocessing's resource tracker
-    return [p for p in found if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return child_pids(master_pid, cmdline_contains=b"spawn_main")
 
 
 async def drive(base: str, duration: float, users: int, master_pid: int | None) -> Stats:
     stats = Stats()
-    workers = _children(master_pid) if master_pid else []
-    rss: dict[int, list[int]] = {pid: [_rss_kib(pid)] for pid in workers}
+    workers = _uvicorn_workers(master_pid) if master_pid else []
+    rss: dict[int, list[float]] = {pid: [rss_mib(pid)] for pid in workers}
     stop = time.monotonic() + duration
     tasks = [asyncio.create_task(_user(base, stop, stats, n)) for n in range(users)]
     await asyncio.sleep(duration / 2)
     for pid in workers:
-        rss[pid].append(_rss_kib(pid))
+        rss[pid].append(rss_mib(pid))
     await asyncio.gather(*tasks)
     for pid in workers:
-        rss[pid].append(_rss_kib(pid))
+        rss[pid].append(rss_mib(pid))
     stats.rss = rss  # type: ignore[attr-defined]
     return stats
 
@@ -166,37 +166,27 @@ def report(stats: Stats, duration: float) -> None:
         print("  ", line)
     print(f"{'kind':12} {'n':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
     for kind, values in sorted(stats.latencies.items()):
-        q = statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
+        p50, p95, p99 = percentiles_ms(values, (50, 95, 99))
         codes = dict(sorted(stats.statuses[kind].items()))
+        print(f"{kind:12} {len(values):7} {p50:8.1f} {p95:8.1f} {p99:8.1f}  {codes}")
+    for pid, (start, middle, end) in getattr(stats, "rss", {}).items():
         print(
-            f"{kind:12} {len(values):7} {q[49] * 1000:8.1f} {q[94] * 1000:8.1f} "
-            f"{q[98] * 1000:8.1f}  {codes}"
-        )
-    for pid, samples in getattr(stats, "rss", {}).items():
-        mib = [s / 1024 for s in samples]
-        print(
-            f"uvicorn worker {pid}: RSS start/middle/end "
-            f"{mib[0]:.1f}/{mib[1]:.1f}/{mib[2]:.1f} MiB "
-            f"(growth {mib[-1] - mib[0]:+.1f} MiB, second half {mib[2] - mib[1]:+.1f} MiB)"
+            f"uvicorn worker {pid}: RSS start/middle/end {start:.1f}/{middle:.1f}/{end:.1f} MiB "
+            f"(growth {end - start:+.1f} MiB, second half {end - middle:+.1f} MiB)"
         )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
     parser.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     args = parser.parse_args()
-    import psycopg
     import redis
 
-    name = f"riso_soak_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_database(args.postgres) as db_url:
         redis.Redis.from_url(f"{args.redis}/{st.REDIS_DB}").flushdb()
-        db_url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
         # the soak measures the app, not the brute-force limiter
         limits = {
             f"RISO_AUTH_RATE_{k}": "1000000/1m" for k in ("LOGIN_ADDRESS", "REGISTER_ADDRESS")
@@ -208,9 +198,6 @@ def main() -> None:
             with st.worker(env, cwd), st.server(env, cwd, workers=2) as srv:
                 stats = asyncio.run(drive(srv.base, args.duration, args.users, srv.proc.pid))
         report(stats, args.duration)
-    finally:
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if stats.server_errors or stats.errors:
         raise SystemExit(1)
 

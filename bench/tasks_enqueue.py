@@ -34,7 +34,10 @@ RATE = 200
 SECONDS = 10
 HERE = Path(__file__).resolve().parent
 
+from benchkit import interleaved, median_ratio, percentiles_ms  # noqa: E402
+
 import riso_tasks  # noqa: E402
+from riso.testing import ServerProcess, clean_environ  # noqa: E402
 
 
 @riso_tasks.task(name="bench.record")
@@ -81,22 +84,21 @@ def bare_celery(queue: str) -> Any:
     return capp
 
 
-def percentiles(values: list[float]) -> tuple[float, float, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49] * 1000, cuts[94] * 1000, cuts[98] * 1000
+def worker_process(queue: str) -> ServerProcess:
+    """``riso tasks worker`` (prefork, 2 processes) on ``queue``; ``with`` starts and stops it.
 
-
-def start_worker(queue: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
-    env.update(RISO_TASKS_BROKER_URL=REDIS, RISO_TASKS_DEFAULT_QUEUE=queue, PYTHONUNBUFFERED="1")
+    Started means running: the first task it runs (see publish_to_start) shows it consumes.
+    """
+    env = clean_environ(
+        RISO_TASKS_BROKER_URL=REDIS, RISO_TASKS_DEFAULT_QUEUE=queue, PYTHONUNBUFFERED="1"
+    )
     riso_cli = Path(sys.executable).parent / "riso"
     command = [str(riso_cli), "--app", "tasks_enqueue:app", "tasks", "worker"]
-    return subprocess.Popen(
+    return ServerProcess(
         [*command, "-P", "prefork", "-c", "2", "-l", "WARNING"],
         cwd=HERE,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ready=lambda worker: True,
     )
 
 
@@ -119,8 +121,8 @@ def main(latency: bool = True) -> None:
     # noisy, so each riso figure is divided by the bare figure of its own round
     # and the median of those ratios counts. CPU time is summed over all threads.
     rounds: dict[str, list[tuple[float, float]]] = {"bare": [], "riso": [], "riso8": []}
-    for _ in range(ROUNDS):
-        for mode in rounds:
+    for order in interleaved(list(rounds), ROUNDS):
+        for mode in order:
             queue = q_bare if mode == "bare" else q_riso
             rounds[mode].append(throughput_in_subprocess(mode, queue))
         client.delete(q_bare, q_riso)
@@ -135,8 +137,8 @@ def main(latency: bool = True) -> None:
     )
     for mode, label in (("riso", "sequential"), ("riso8", "8 in flight")):
         runs = rounds[mode]
-        rate = statistics.median(r / b for (r, _), (b, _) in zip(runs, bare, strict=True))
-        cpu = statistics.median(b / c for (_, c), (_, b) in zip(runs, bare, strict=True))
+        rate = median_ratio([r for r, _ in runs], [b for b, _ in bare])
+        cpu = median_ratio([b for _, b in bare], [c for _, c in runs])
         print(
             f"  riso enqueue(), {label:12} {statistics.median(r for r, _ in runs):6.0f} /s  "
             f"CPU {statistics.median(c for _, c in runs):5.0f} us/op  "
@@ -149,7 +151,7 @@ def main(latency: bool = True) -> None:
 def publish_to_start(client: Any, run: str) -> None:
     total = RATE * SECONDS
     q_lat = f"bench-lat-{run}"
-    worker = start_worker(q_lat)
+    worker = worker_process(q_lat).start()
     try:
         lat = bare_celery(q_lat)
         bare_record = lat.tasks["bench.record"]
@@ -189,18 +191,17 @@ def publish_to_start(client: Any, run: str) -> None:
         asyncio.run(paced())
         riso_lat = collect(client, key_riso, total)
     finally:
-        worker.terminate()
-        worker.wait(20)
+        worker.stop(timeout=20)
         client.delete(q_lat)
 
     print(f"publish-to-start latency at {RATE} tasks/s for {SECONDS} s (prefork worker, c=2):")
     for label, values in (("bare Celery delay()", bare_lat), ("riso enqueue()", riso_lat)):
-        p50, p95, p99 = percentiles(values)
+        p50, p95, p99 = percentiles_ms(values, (50, 95, 99))
         print(
             f"  {label:20} n={len(values):5d}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
             f"p99 {p99:6.1f} ms"
         )
-    p95 = percentiles(riso_lat)[1]
+    (p95,) = percentiles_ms(riso_lat, (95,))
     print(f"  goal p95 < 25 ms: {'met' if p95 < 25 else 'NOT met'}")
 
 
