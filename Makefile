@@ -33,3 +33,31 @@ audit: sync
 
 clean:
 	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
+
+# What a user gets who upgrades riso's dependencies on their own: the newest
+# release of each inside the declared ranges (uv.lock ignored) in a throwaway
+# venv, every package editable with every extra, plus the dev tools. It prints
+# what differs from uv.lock, then runs the tests of the private APIs riso uses
+# (each package's test_compat.py) and the suites of the packages using them.
+# Not part of .ci/run (the index moves under it): a weekly workflow runs it.
+LATEST := $(TOOLS)/latest
+LATEST_PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml))) starter/
+LATEST_TESTS := $(wildcard packages/*/tests/test_compat.py) \
+	packages/riso-tasks packages/riso-obs packages/riso-db
+
+.PHONY: test-latest
+test-latest: SHELL := /bin/bash
+test-latest: .SHELLFLAGS := -o pipefail -c
+test-latest: $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade --resolution highest \
+		$(foreach p,$(LATEST_PACKAGES),-e $(p) -r $(p)pyproject.toml) --all-extras --group dev
+	$(UV) export --quiet --locked --all-packages --all-extras --no-emit-workspace --no-hashes \
+		--no-header --no-annotate --format requirements-txt \
+		| sed 's/ *;.*//' | sort -u > $(LATEST)/locked.txt
+	$(UV) pip freeze --quiet --python $(LATEST)/bin/python --exclude-editable \
+		| sort > $(LATEST)/installed.txt
+	@echo "test-latest: versions that differ from uv.lock (-locked +installed):"
+	@diff $(LATEST)/locked.txt $(LATEST)/installed.txt | sed -n 's/^< /-/p; s/^> /+/p' || true
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS) $(LATEST_TESTS)
