@@ -45,6 +45,17 @@ LATEST_PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml))) starter/
 LATEST_TESTS := $(wildcard packages/*/tests/test_compat.py) \
 	packages/riso-tasks packages/riso-obs packages/riso-db
 
+# The locked requirements (read on stdin) that apply to this Python and platform.
+define LOCKED_HERE
+import sys
+from packaging.requirements import Requirement
+for line in filter(None, map(str.strip, sys.stdin)):
+    req = Requirement(line)
+    if req.marker is None or req.marker.evaluate():
+        print(f"{req.name}{req.specifier}")
+endef
+export LOCKED_HERE
+
 .PHONY: test-latest
 test-latest: SHELL := /bin/bash
 test-latest: .SHELLFLAGS := -o pipefail -c
@@ -55,9 +66,10 @@ test-latest: $(UV)
 		$(foreach p,$(LATEST_PACKAGES),-e $(p) -r $(p)pyproject.toml) --all-extras --group dev
 	$(UV) export --quiet --locked --all-packages --all-extras --no-emit-workspace --no-hashes \
 		--no-header --no-annotate --format requirements-txt \
-		| sed 's/ *;.*//' | sort -u > $(LATEST)/locked.txt
+		| $(LATEST)/bin/python -c "$$LOCKED_HERE" | sort > $(LATEST)/locked.txt
 	$(UV) pip freeze --quiet --python $(LATEST)/bin/python --exclude-editable \
 		| sort > $(LATEST)/installed.txt
 	@echo "test-latest: versions that differ from uv.lock (-locked +installed):"
-	@diff $(LATEST)/locked.txt $(LATEST)/installed.txt | sed -n 's/^< /-/p; s/^> /+/p' || true
+	@if cmp -s $(LATEST)/locked.txt $(LATEST)/installed.txt; then echo "  none"; else \
+		diff $(LATEST)/locked.txt $(LATEST)/installed.txt | sed -n 's/^< /-/p; s/^> /+/p' || true; fi
 	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS) $(LATEST_TESTS)
