@@ -33,3 +33,43 @@ audit: sync
 
 clean:
 	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
+
+# What a user gets who upgrades riso's dependencies on their own: the newest
+# release of each inside the declared ranges (uv.lock ignored) in a throwaway
+# venv, every package editable with every extra, plus the dev tools. It prints
+# what differs from uv.lock, then runs the tests of the private APIs riso uses
+# (each package's test_compat.py) and the suites of the packages using them.
+# Not part of .ci/run (the index moves under it): a weekly workflow runs it.
+LATEST := $(TOOLS)/latest
+LATEST_PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml))) starter/
+LATEST_TESTS := $(wildcard packages/*/tests/test_compat.py) \
+	packages/riso-tasks packages/riso-obs packages/riso-db
+
+# The locked requirements (read on stdin) that apply to this Python and platform.
+define LOCKED_HERE
+import sys
+from packaging.requirements import Requirement
+for line in filter(None, map(str.strip, sys.stdin)):
+    req = Requirement(line)
+    if req.marker is None or req.marker.evaluate():
+        print(f"{req.name}{req.specifier}")
+endef
+export LOCKED_HERE
+
+.PHONY: test-latest
+test-latest: SHELL := /bin/bash
+test-latest: .SHELLFLAGS := -o pipefail -c
+test-latest: $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade --resolution highest \
+		$(foreach p,$(LATEST_PACKAGES),-e $(p) -r $(p)pyproject.toml) --all-extras --group dev
+	$(UV) export --quiet --locked --all-packages --all-extras --no-emit-workspace --no-hashes \
+		--no-header --no-annotate --format requirements-txt \
+		| $(LATEST)/bin/python -c "$$LOCKED_HERE" | sort > $(LATEST)/locked.txt
+	$(UV) pip freeze --quiet --python $(LATEST)/bin/python --exclude-editable \
+		| sort > $(LATEST)/installed.txt
+	@echo "test-latest: versions that differ from uv.lock (-locked +installed):"
+	@if cmp -s $(LATEST)/locked.txt $(LATEST)/installed.txt; then echo "  none"; else \
+		diff $(LATEST)/locked.txt $(LATEST)/installed.txt | sed -n 's/^< /-/p; s/^> /+/p' || true; fi
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS) $(LATEST_TESTS)

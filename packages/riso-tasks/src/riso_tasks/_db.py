@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from celery._state import get_current_app, get_current_task
+from celery import current_app
 
 from riso_tasks._exceptions import NotConfiguredError
 
 
 def _fastapi_app() -> Any:
-    task = get_current_task()
-    capp = task.app if task is not None else get_current_app()
+    task = current_app.current_task
+    capp = task.app if task is not None else current_app
     app = getattr(capp, "riso_fastapi_app", None)
     if app is None:
         raise NotConfiguredError(

@@ -14,8 +14,9 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery._state import _set_task_join_will_block  # type: ignore[attr-defined]
 from celery.worker import WorkController
+
+from riso_tasks._compat import set_task_join_will_block
 
 logger = logging.getLogger("riso.tasks")
 
@@ -67,7 +68,7 @@ class EmbeddedWorker:
         # makes AsyncResult.get() raise in the web code sharing this process (and
         # in anything that runs later in it). Celery's own in-process test worker
         # resets the flag the same way.
-        _set_task_join_will_block(False)
+        set_task_join_will_block(False)
 
     def _run(self) -> None:
         assert self._controller is not None

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from celery import Celery, Task
-from celery import current_app as _current_app
+from celery.app import app_or_default
 from celery.canvas import Signature
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
@@ -16,6 +16,7 @@ from kombu.utils.json import dumps
 
 from riso_tasks import _loop_publish
 from riso_tasks._app import RisoCelery, settings_of
+from riso_tasks._compat import bind_signature
 from riso_tasks._exceptions import BrokerUnavailableError, NotSerializableError
 from riso_tasks._publisher import run_blocking
 from riso_tasks._task import check_eta
@@ -41,7 +42,7 @@ async def enqueue(
     the message within ``RISO_TASKS_PUBLISH_TIMEOUT`` raises
     BrokerUnavailableError, which the feature turns into a 503 response.
     """
-    capp: Celery = _current_app._get_current_object()  # type: ignore[attr-defined]
+    capp = app_or_default()
     publish: Callable[..., AsyncResult[Any]]
     if isinstance(task, str | Signature):
         sig = _signature(capp, task, args, kwargs)
@@ -115,7 +116,7 @@ def _signature(
         return capp.signature(task, args=tuple(args), kwargs=dict(kwargs))
     if isinstance(task, Signature):
         sig = task.clone(args=tuple(args), kwargs=dict(kwargs))
-        sig._app = capp  # type: ignore[attr-defined]
+        bind_signature(sig, capp)
         return sig
     name = task.name
     bound = capp.tasks.get(name)
