@@ -49,22 +49,46 @@ def session_to_share(
 
 
 def uses_request_session(dependant: object, lookups: Collection[Callable[..., Any]]) -> bool:
-    """Whether a dependency below ``dependant`` (outside ``lookups``) gets the cached session.
+    """Whether a dependency below ``dependant`` gets the session the ``lookups`` get.
 
     Reads FastAPI's dependency tree (``Dependant``: ``dependencies``, ``call``,
-    ``use_cache``, ``scope``); ``tests/test_connections.py`` fails if it changes.
+    ``use_cache``, ``scope``, and ``cache_key`` where FastAPI has one);
+    ``tests/test_connections.py`` fails if its shape changes.
     """
+    theirs: list[object] = []
+    others: list[object] = []
+    _collect(dependant, lookups, theirs, others, in_lookup=False)
+    return any(_same_session(a, b) for a in others for b in theirs)
+
+
+def _collect(
+    dependant: object,
+    lookups: Collection[Callable[..., Any]],
+    theirs: list[object],
+    others: list[object],
+    *,
+    in_lookup: bool,
+) -> None:
     for sub in getattr(dependant, "dependencies", ()):
         call = getattr(sub, "call", None)
-        if any(call is lookup for lookup in lookups):
-            continue
-        if (
-            call is get_session
-            and getattr(sub, "use_cache", True)
-            # a "function"-scoped get_session is a session of its own
-            and getattr(sub, "scope", None) in (None, "request")
-        ):
-            return True
-        if uses_request_session(sub, lookups):
-            return True
-    return False
+        if call is get_session:
+            (theirs if in_lookup else others).append(sub)
+        else:
+            inside = in_lookup or any(call is lookup for lookup in lookups)
+            _collect(sub, lookups, theirs, others, in_lookup=inside)
+
+
+def _same_session(one: object, other: object) -> bool:
+    """Whether FastAPI solves both ``get_session`` dependants once, as one value."""
+    if not (getattr(one, "use_cache", True) and getattr(other, "use_cache", True)):
+        return False
+    return _cache_key(one) == _cache_key(other)
+
+
+def _cache_key(dependant: object) -> object:
+    # FastAPI releases with a ``cache_key`` attribute put the security scopes of
+    # every dependant above into it (get_session under require_scopes is then a
+    # session of its own); the newer ones key it by its scope ("request" for a
+    # generator unless it says "function")
+    key = getattr(dependant, "cache_key", None)
+    return key if key is not None else getattr(dependant, "scope", None) or "request"
