@@ -42,8 +42,8 @@ def runtime_of(app: FastAPI) -> AuthRuntime:
     return found
 
 
-def get_runtime(connection: HTTPConnection) -> AuthRuntime:
-    """The runtime of the app serving the request."""
+async def get_runtime(connection: HTTPConnection) -> AuthRuntime:
+    """The runtime of the app serving the request (async: FastAPI runs a sync one in a thread)."""
     return runtime_of(connection.app)
 
 
