@@ -123,7 +123,7 @@ async def test_access_token_of_deleted_account(hs_app: FastAPI) -> None:
                 delete(riso_auth.User).where(riso_auth.User.email == "gone@example.com")
             )
             await session.commit()
-        riso_auth.runtime(hs_app)._cache.clear()
+        riso_auth.runtime(hs_app).principal_cache.clear()
         assert (
             await client.get("/auth/me", headers=bearer(pair["access_token"]))
         ).status_code == 401
@@ -137,6 +137,6 @@ async def test_authenticate_request_without_a_database(
         pair = await register_and_login(client, "someone@example.com")
     (tmp_path / "gone.db").unlink()
     (tmp_path / "gone.db").mkdir()  # now it cannot even be opened
-    riso_auth.runtime(app)._cache.clear()
+    riso_auth.runtime(app).principal_cache.clear()
     await riso_auth.runtime(app).database.dispose()
     assert await riso_auth.authenticate_request(_request(app, pair["access_token"])) is None

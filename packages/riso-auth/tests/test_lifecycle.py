@@ -161,7 +161,7 @@ async def test_instances_trust_a_checked_token_for_at_most_one_second(
         pair = await register_and_login(a, email)
         assert (await b.get("/auth/me", headers=bearer(pair["access_token"]))).status_code == 200
         after = time.monotonic()
-        cache = riso_auth.runtime(two)._cache
+        cache = riso_auth.runtime(two).principal_cache.entries
         assert len(cache) == 1
         # trusted until at most one second after it was checked
         assert all(deadline <= after + 1.0 for _, deadline in cache.values())

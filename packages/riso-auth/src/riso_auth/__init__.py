@@ -34,7 +34,9 @@ from riso_auth._models import (
     RefreshToken,
     User,
 )
-from riso_auth._runtime import AuthRuntime, Principal, TokenPair
+from riso_auth._principals import Principal
+from riso_auth._runtime import AuthRuntime
+from riso_auth._sessions import TokenPair
 from riso_auth._settings import AuthSettings
 
 if _TYPE_CHECKING:

@@ -40,7 +40,7 @@ def create_user(
 ) -> None:
     """Create an account for EMAIL; the password is asked without echo."""
     from riso_auth._deps import runtime_of
-    from riso_auth._router import _valid_email
+    from riso_auth._schemas import _valid_email
 
     try:
         email = _valid_email(email)

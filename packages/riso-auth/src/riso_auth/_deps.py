@@ -1,26 +1,34 @@
-"""FastAPI dependencies: who is calling, and may they?"""
+"""FastAPI dependencies: the runtime, who is calling, and may they?
+
+The caller's lookup asks for ``riso_db.get_session``: when the endpoint uses
+``DbSession`` too, the lookup runs on that session's connection, so the
+request takes one pooled connection (see ``_session_sharing``).
+"""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 import riso
 from riso_auth._exceptions import AuthError, InvalidTokenError
-from riso_auth._runtime import AuthRuntime, Principal
+from riso_auth._principals import Principal
+from riso_auth._runtime import AuthRuntime
+from riso_auth._session_sharing import session_to_share
+from riso_auth._transport import bearer_from_header, token_from
+from riso_db import get_session
 
 logger = logging.getLogger("riso.auth")
 
 #: the scheme /docs uses: its "Authorize" button posts the form to /auth/token
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
@@ -34,60 +42,51 @@ def runtime_of(app: FastAPI) -> AuthRuntime:
     return found
 
 
+async def get_runtime(connection: HTTPConnection) -> AuthRuntime:
+    """The runtime of the app serving the request (async: FastAPI runs a sync one in a thread)."""
+    return runtime_of(connection.app)
+
+
+#: an endpoint parameter: riso-auth's runtime for this app
+Runtime = Annotated[AuthRuntime, Depends(get_runtime)]
+#: the request's session (riso-db's ``DbSession``, solved once per request)
+_RequestSession = Annotated[AsyncSession, Depends(get_session)]
+_Bearer = Annotated[str | None, Depends(oauth2_scheme)]
+
+
 def unauthorized(detail: str = "Not authenticated") -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=_BEARER)
 
 
-def _token_from(connection: HTTPConnection, bearer: str | None, runtime: AuthRuntime) -> str | None:
-    """The bearer token, or with cookie transport the access cookie (CSRF-checked)."""
-    if bearer:
-        return bearer
-    settings = runtime.settings
-    if not settings.cookie_transport:
-        return None
-    cookie = connection.cookies.get(settings.cookie_name)
-    if not cookie:
-        return None
-    method = connection.scope.get("method", "GET")
-    if method not in _SAFE_METHODS:
-        check_csrf(connection, runtime)
-    return cookie
-
-
-def check_csrf(connection: HTTPConnection, runtime: AuthRuntime) -> None:
-    """Double submit: the header must repeat the CSRF cookie on state-changing requests."""
-    settings = runtime.settings
-    cookie = connection.cookies.get(settings.csrf_cookie_name, "")
-    header = connection.headers.get(settings.csrf_header_name, "")
-    if not cookie or not header or not hmac.compare_digest(cookie, header):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="CSRF token missing or wrong")
-
-
 async def _optional_principal(
-    request: Request, bearer: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, runtime: Runtime, bearer: _Bearer, session: _RequestSession
 ) -> Principal | None:
-    runtime = runtime_of(request.app)
-    token = _token_from(request, bearer, runtime)
+    token = token_from(request, bearer, runtime.settings)
     if token is None:
         return None
+    shared = session_to_share(request, session, _LOOKUPS)
     try:
-        return await runtime.principal(token)
+        return await runtime.principals.lookup(token, shared)
     except InvalidTokenError:
         raise unauthorized("Invalid or expired token") from None
 
 
 async def _current_principal(
-    request: Request, bearer: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, runtime: Runtime, bearer: _Bearer, session: _RequestSession
 ) -> Principal:
     # the same as _optional_principal, flattened: this is every protected request's path
-    runtime = runtime_of(request.app)
-    token = _token_from(request, bearer, runtime)
+    token = token_from(request, bearer, runtime.settings)
     if token is None:
         raise unauthorized()
+    shared = session_to_share(request, session, _LOOKUPS)
     try:
-        return await runtime.principal(token)
+        return await runtime.principals.lookup(token, shared)
     except InvalidTokenError:
         raise unauthorized("Invalid or expired token") from None
+
+
+#: the dependencies that use the request's session only for the caller's lookup
+_LOOKUPS = (_optional_principal, _current_principal)
 
 
 async def _verified_principal(
@@ -143,20 +142,18 @@ async def authenticate_request(request: HTTPConnection) -> Principal | None:
     """The caller of ``request``, or None; never raises for a missing or bad token.
 
     Nor when the database cannot be reached (it logs a warning): riso-health
-    calls it while reporting that very problem.
+    calls it while reporting that very problem. It works outside endpoints, so
+    the lookup takes a connection of its own.
     """
     try:
         runtime = runtime_of(request.app)
     except AuthError:
         return None
-    authorization = request.headers.get("authorization", "")
-    scheme, _, bearer = authorization.partition(" ")
-    token: str | None = bearer.strip() if scheme.lower() == "bearer" and bearer.strip() else None
     try:
-        token = _token_from(request, token, runtime)
+        token = token_from(request, bearer_from_header(request), runtime.settings)
         if token is None:
             return None
-        return await runtime.principal(token)
+        return await runtime.principals.lookup(token)
     except (InvalidTokenError, HTTPException):
         return None
     except (SQLAlchemyError, OSError) as exc:  # the database is down: nobody is authenticated

@@ -1,4 +1,4 @@
-"""Mail: a pluggable sender; the default writes the message to the log."""
+"""Mail: the reset and verification texts, and a pluggable sender (default: the log)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ class MailMessage:
     kind: Literal["reset", "verify"]
     #: the link (with its token) the body contains
     link: str
+
+
+def token_mail(kind: Literal["reset", "verify"], to: str, link: str) -> MailMessage:
+    """The reset or verification mail to ``to``, carrying ``link``."""
+    if kind == "reset":
+        subject = "Reset your password"
+        body = (
+            f"Someone asked to reset the password of {to}.\n"
+            f"Open {link}\nIgnore this mail if it was not you."
+        )
+    else:
+        subject = "Verify your email address"
+        body = f"Confirm that {to} is yours: open {link}"
+    return MailMessage(to=to, subject=subject, body=body, kind=kind, link=link)
 
 
 @runtime_checkable

@@ -1,8 +1,11 @@
-"""Fixed-window rate limits whose counters live in the database.
+"""Rate limits: fixed-window counters behind one ``RateLimiter`` protocol, and the rules.
 
-Every instance of the app shares the counters, so a limit holds however many
-processes serve the app. A counter row is ``(bucket, window_start) -> count``;
-rows of past windows are deleted now and then.
+The counters live in the database (``DatabaseRateLimiter``) or in Redis
+(``RedisRateLimiter``, ``riso-auth[redis]``); either way every instance of the
+app shares them, so a limit holds however many processes serve the app. A
+database counter row is ``(bucket, window_start) -> count``; rows of past
+windows are deleted now and then. ``RateLimits`` applies the settings' rates,
+the login-attempt guard among them, on whichever limiter it is given.
 
 A fixed window lets up to twice the limit through around a window boundary;
 for brute-force protection (limits of a few attempts per quarter hour) that is
@@ -17,15 +20,19 @@ import ipaddress
 import random
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
+from riso_auth._exceptions import RateLimitedError
 from riso_auth._models import RateCounter
 from riso_auth._settings import AuthSettings, Rate
+
+if TYPE_CHECKING:
+    from riso_db import Database
 
 _TABLE = cast(Table, RateCounter.__table__)
 
@@ -46,12 +53,34 @@ def window(rate: Rate, now: float) -> tuple[int, int]:
     return start, max(1, start + rate.period - int(now))
 
 
-class RateLimiter:
-    """Counts events per bucket in the database."""
+class RateLimiter(Protocol):
+    """Counts events per bucket in fixed windows."""
 
-    def __init__(self, engine: AsyncEngine, dialect: str) -> None:
-        self.engine = engine
-        self.dialect = dialect
+    async def hit(self, bucket: str, rate: Rate) -> int:
+        """Count one event; return the count in the current window, this one included."""
+        ...
+
+    async def counts(self, buckets: Sequence[tuple[str, Rate]]) -> list[int]:
+        """The current count of each bucket (without counting anything)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the limiter holds open (it is not used afterwards)."""
+        ...
+
+
+def make_limiter(settings: AuthSettings, database: Database) -> RateLimiter:
+    """Redis when ``RISO_AUTH_REDIS_URL`` is set, else the database."""
+    if settings.redis_url is not None:
+        return RedisRateLimiter(settings.redis_url.get_secret_value())
+    return DatabaseRateLimiter(database)
+
+
+class DatabaseRateLimiter:
+    """Counts events per bucket in the database (``auth_rate_limits``)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def hit(self, bucket: str, rate: Rate) -> int:
         """Count one event; return the count in the current window, this one included."""
@@ -59,7 +88,7 @@ class RateLimiter:
         start, _ = window(rate, now)
         for attempt in range(_ATTEMPTS):
             try:
-                async with self.engine.begin() as conn:
+                async with self._database.engine.begin() as conn:
                     count = await self._increment(conn, bucket, start, start + rate.period)
                     if random.randrange(_CLEANUP_ONE_IN) == 0:  # noqa: S311 - housekeeping
                         await conn.execute(
@@ -75,8 +104,9 @@ class RateLimiter:
     async def _increment(self, conn: AsyncConnection, bucket: str, start: int, expires: int) -> int:
         table = _TABLE
         values = {"bucket": bucket, "window_start": start, "count": 1, "expires": expires}
-        if self.dialect in ("postgresql", "sqlite"):
-            if self.dialect == "postgresql":
+        dialect = self._database.dialect
+        if dialect in ("postgresql", "sqlite"):
+            if dialect == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
                 pg_stmt = pg_insert(table).values(values)
@@ -112,9 +142,12 @@ class RateLimiter:
         stmt = select(RateCounter.bucket, RateCounter.window_start, RateCounter.count).where(
             or_(*(and_(RateCounter.bucket == b, RateCounter.window_start == w) for b, w in keys))
         )
-        async with self.engine.connect() as conn:
+        async with self._database.engine.connect() as conn:
             rows = {(r[0], r[1]): int(r[2]) for r in await conn.execute(stmt)}
         return [int(rows.get(key, 0)) for key in keys]
+
+    async def close(self) -> None:
+        """Nothing to release: the connections are the database's."""
 
 
 class RedisRateLimiter:
@@ -146,6 +179,60 @@ class RedisRateLimiter:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class RateLimits:
+    """The settings' rates applied on a limiter; every check is a no-op when limits are off."""
+
+    def __init__(self, settings: AuthSettings, limiter: RateLimiter) -> None:
+        self._settings = settings
+        self.limiter = limiter
+
+    async def limit(self, bucket: str, rate_name: str) -> None:
+        """Count one event in ``bucket``; raise RateLimitedError past the limit."""
+        if not self._settings.rate_limit_enabled:
+            return
+        rate = self._settings.rate(rate_name)
+        count = await self.limiter.hit(bucket, rate)
+        if count > rate.limit:
+            raise RateLimitedError(retry_after(rate.period))
+
+    async def check_login_allowed(self, email: str, address: str) -> None:
+        """Refuse a login attempt before the password is even looked at.
+
+        Three counters: every attempt per address (spraying), failures per
+        (account, address), failures per account. Past the per-account limit
+        only addresses that have not failed for this account may still try, so
+        an attacker can lock out the addresses he uses, never the victim's.
+        """
+        settings = self._settings
+        if not settings.rate_limit_enabled:
+            return
+        await self.limit(f"login:addr:{address}", "login_address")
+        acct = account_key(email)
+        pair_rate = settings.rate("login_account_address")
+        acct_rate = settings.rate("login_account")
+        pair, total = await self.limiter.counts(
+            [(f"login:fail:{acct}:{address}", pair_rate), (f"login:fail:{acct}", acct_rate)]
+        )
+        if pair >= pair_rate.limit:
+            raise RateLimitedError(retry_after(pair_rate.period))
+        if total >= acct_rate.limit and pair > 0:
+            raise RateLimitedError(retry_after(acct_rate.period))
+
+    async def record_login_failure(self, email: str, address: str) -> None:
+        if not self._settings.rate_limit_enabled:
+            return
+        acct = account_key(email)
+        await self.limiter.hit(
+            f"login:fail:{acct}:{address}", self._settings.rate("login_account_address")
+        )
+        await self.limiter.hit(f"login:fail:{acct}", self._settings.rate("login_account"))
+
+
+def retry_after(period: int) -> int:
+    """Seconds until the current window of ``period`` ends (at least 1)."""
+    return max(1, period - int(time.time()) % period)
 
 
 def client_address(connection: HTTPConnection, settings: AuthSettings) -> str:

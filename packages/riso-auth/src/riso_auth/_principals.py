@@ -1,0 +1,188 @@
+"""Who is behind an access token: the checked ``Principal``, and the cache of recent checks.
+
+An instance trusts an access token it fully checked (signature, claims,
+revocation) for at most ``RISO_AUTH_REVOCATION_CACHE_SECONDS``; whatever
+revokes a token or changes an account tells the ``PrincipalCache`` to forget
+the entries it affects, so the instance that served the change honours it at
+once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Row, exists, select
+
+from riso_auth._digests import stamp_tag
+from riso_auth._exceptions import InvalidTokenError
+from riso_auth._models import AuthSession, DeniedToken, User
+from riso_auth._settings import AuthSettings
+from riso_auth._tokens import TokenService
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.sql import Select
+
+    from riso_db import Database
+
+#: cached principals kept at most (the cache is emptied when it grows past this)
+CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a snapshot of the account and the access token's claims.
+
+    To change the account, load the row: ``await session.get(riso_auth.User, user.id)``.
+    """
+
+    id: int
+    email: str
+    is_active: bool
+    is_verified: bool
+    is_superuser: bool
+    #: scopes granted to this token (the account's scopes the login asked for)
+    scopes: frozenset[str]
+    #: the access token's id, its session (refresh chain) id and its expiry (epoch)
+    jti: str = field(repr=False)
+    session_id: str = field(repr=False)
+    expires_at: int = field(repr=False)
+
+
+class PrincipalCache:
+    """Access tokens this instance checked recently, each trusted until its deadline.
+
+    ``entries`` maps the exact token text to its principal and the
+    ``time.monotonic()`` deadline; an entry never outlives the token's ``exp``.
+    """
+
+    def __init__(self, max_entries: int = CACHE_MAX) -> None:
+        self.max_entries = max_entries
+        self.entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str, now: float) -> Principal | None:
+        cached = self.entries.get(token)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        return None
+
+    def put(self, token: str, principal: Principal, deadline: float) -> None:
+        if len(self.entries) >= self.max_entries:
+            self.entries.clear()
+        self.entries[token] = (principal, deadline)
+
+    def forget_user(self, user_id: int) -> None:
+        """Every token of the account (password change, deactivation, revocation)."""
+        self._forget(lambda p: p.id == user_id)
+
+    def forget_token(self, jti: str) -> None:
+        """One access token (logout)."""
+        self._forget(lambda p: p.jti == jti)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def _forget(self, match: Callable[[Principal], bool]) -> None:
+        for token in [t for t, (p, _) in self.entries.items() if match(p)]:
+            self.entries.pop(token, None)
+
+
+class PrincipalStore:
+    """Checks access tokens against the account, its session and the denylist."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: AuthSettings,
+        tokens: TokenService,
+        cache: PrincipalCache,
+    ) -> None:
+        self._database = database
+        self._settings = settings
+        self._tokens = tokens
+        self.cache = cache
+
+    async def lookup(self, token: str, session: AsyncSession | None = None) -> Principal:
+        """The caller behind an access token; InvalidTokenError when it is not valid now.
+
+        With ``session`` (the request's), the database is asked on its
+        connection instead of one of its own.
+        """
+        now = time.monotonic()
+        cached = self.cache.get(token, now)
+        if cached is not None:
+            return cached
+        claims = self._tokens.decode(token, "access")
+        jti = claims["jti"]
+        try:
+            user_id = int(claims["sub"])
+        except ValueError:
+            raise InvalidTokenError("sub is not an account id") from None
+        session_id = claims.get("sid")
+        if not isinstance(session_id, str):
+            raise InvalidTokenError("access token without a session")
+        stmt = _lookup_statement(user_id, session_id, jti)
+        if session is None:
+            async with self._database.engine.connect() as conn:
+                row = (await conn.execute(stmt)).first()
+        else:
+            row = await self._lookup_in(session, stmt)
+        if row is None:
+            raise InvalidTokenError("unknown account or session")
+        if row.revoked_at is not None or row.denied:
+            raise InvalidTokenError("token revoked")
+        if stamp_tag(row.security_stamp) != claims.get("stm"):
+            raise InvalidTokenError("token issued before a password change")
+        if not row.is_active:
+            raise InvalidTokenError("account inactive")
+        principal = Principal(
+            id=row.id,
+            email=row.email,
+            is_active=row.is_active,
+            is_verified=row.is_verified,
+            is_superuser=row.is_superuser,
+            scopes=frozenset(str(claims.get("scp", "")).split()),
+            jti=jti,
+            session_id=session_id,
+            expires_at=int(claims["exp"]),
+        )
+        ttl = min(self._settings.revocation_cache_seconds, claims["exp"] - time.time())
+        if ttl > 0:
+            self.cache.put(token, principal, now + ttl)
+        return principal
+
+    async def _lookup_in(self, session: AsyncSession, stmt: Select[Any]) -> Row[Any] | None:
+        # Core on the session's connection: no autoflush of what the session holds
+        began = not session.in_transaction()
+        conn = await session.connection()
+        row = (await conn.execute(stmt)).first()
+        if began and self._database.dialect == "sqlite":
+            # SQLite cannot turn a read transaction into a write one once another
+            # connection has written since it read (SQLITE_BUSY, whatever the busy
+            # timeout), and the endpoint may write next: end the lookup's read and
+            # begin again, on the same connection, in the transaction SQLAlchemy began
+            await conn.exec_driver_sql("COMMIT")
+            await conn.exec_driver_sql("BEGIN")
+        return row
+
+
+def _lookup_statement(user_id: int, session_id: str, jti: str) -> Select[Any]:
+    """One round trip: the account, its session's revocation and the denylist entry."""
+    return (
+        select(
+            User.id,
+            User.email,
+            User.is_active,
+            User.is_verified,
+            User.is_superuser,
+            User.security_stamp,
+            AuthSession.revoked_at,
+            exists().where(DeniedToken.jti == jti).label("denied"),
+        )
+        .select_from(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(User.id == user_id, AuthSession.id == session_id)
+    )
