@@ -49,14 +49,8 @@ class AccountStore:
         email = normalize_email(email)
         self._passwords.check_policy(password, email=email)
         hashed = await self._passwords.hash(password)
-        user = User(
-            email=email,
-            hashed_password=hashed,
-            is_active=True,
-            is_superuser=is_superuser,
-            is_verified=is_verified,
-            scopes=scopes,
-            security_stamp=new_stamp(),
+        user = new_account(
+            email, hashed, is_superuser=is_superuser, is_verified=is_verified, scopes=scopes
         )
         async with self._database.sessionmaker() as session:
             session.add(user)
@@ -150,4 +144,19 @@ async def _revoke_user_sessions(
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+def new_account(
+    email: str, hashed_password: str, *, is_superuser: bool, is_verified: bool, scopes: str
+) -> User:
+    """An active account row with a fresh security stamp (not added to any session)."""
+    return User(
+        email=email,
+        hashed_password=hashed_password,
+        is_active=True,
+        is_superuser=is_superuser,
+        is_verified=is_verified,
+        scopes=scopes,
+        security_stamp=new_stamp(),
     )

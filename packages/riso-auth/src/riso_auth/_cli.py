@@ -7,8 +7,8 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 import riso
+from riso_auth._accounts import new_account
 from riso_auth._exceptions import PasswordPolicyError
-from riso_auth._models import User, new_stamp
 from riso_auth._passwords import normalize
 
 
@@ -53,15 +53,7 @@ def create_user(
         raise click.ClickException(str(exc)) from None
     # synchronous on purpose: a command has no event loop to keep free
     hashed = runtime.passwords.context.hash(normalize(password))
-    user = User(
-        email=email,
-        hashed_password=hashed,
-        is_active=True,
-        is_superuser=superuser,
-        is_verified=verified,
-        scopes=scopes,
-        security_stamp=new_stamp(),
-    )
+    user = new_account(email, hashed, is_superuser=superuser, is_verified=verified, scopes=scopes)
     db = runtime.database
     try:
         with db.sync_sessionmaker() as session:
