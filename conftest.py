@@ -6,6 +6,13 @@ it, so real-engine cases can never be skipped silently.
 
 PostgreSQL and MariaDB fixtures create a fresh database per test session and
 drop it afterwards, so concurrent runs never share tables.
+
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every worker
+is a session of its own: its own databases, temporary directories and free
+ports (``riso.testing.free_port``; ``ServerProcess`` retries on a taken one),
+unique queue names and key prefixes. Folders whose tests share a Redis
+database or something built once per session stay on one worker
+(``XDIST_GROUPS``).
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ import importlib.util
 import os
 import socket
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from riso.testing import fresh_database
 
 POSTGRES = os.environ.get("RISO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 MARIADB = os.environ.get("RISO_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
@@ -49,34 +57,16 @@ def require_service(name: str, host: str, port: int) -> None:
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (``postgresql://`` URL, no driver)."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg
-
-    name = f"riso_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(POSTGRES) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def mariadb_url() -> Iterator[str]:
     """A fresh, empty MariaDB database (``mysql://`` URL, no driver)."""
     require_service("MariaDB", "127.0.0.1", 3306)
-    import pymysql
-
-    name = f"riso_{uuid.uuid4().hex[:12]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}`")
-        yield MARIADB.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with fresh_database(MARIADB) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +94,42 @@ def _clean_riso_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 ROOT = Path(__file__).resolve().parent
+
+#: tests that must share one xdist worker: path prefix -> group
+XDIST_GROUPS = {
+    # one starter stack (uvicorn + worker) per session, on Redis database 5
+    "tests/system/": "system",
+    # wheels built once into .cache/wheels, venvs installed from them
+    "tests/install/": "install",
+    # real workers on Redis database 1 (tests name it, and kombu's unacked
+    # messages are per database): one test at a time
+    "packages/riso-tasks/": "tasks",
+    # the starter served once per engine (module-scoped), not once per worker
+    "tests/starter/": "starter",
+    # every package built once into dist/
+    "tests/release/test_build_all.py": "dist",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``, grouping by ``XDIST_GROUPS`` (or an ``@group`` node id suffix).
+
+    xdist 3.8 marks a test's group by rewriting its node id, which pytest 9.2
+    no longer lets it do (pytest-dev/pytest-xdist#1386): every test would run
+    alone. The controller groups by path instead; groups go out largest first.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return nodeid.rsplit("@", 1)[1]
+            return next((g for p, g in XDIST_GROUPS.items() if nodeid.startswith(p)), nodeid)
+
+    return FolderGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+import riso_tasks_testapp
+from riso_test_support.tasks import WorkerProcess
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import riso_tasks_testapp  # noqa: E402
-from riso_tasks_helpers import WorkerProcess  # noqa: E402
-
-from riso.testing import TcpProxy  # noqa: E402
+from riso.testing import TcpProxy
 
 
 @pytest.fixture(autouse=True)
