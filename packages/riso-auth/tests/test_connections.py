@@ -11,14 +11,13 @@ from typing import Annotated, Any
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from riso_test_support.auth import AppFactory, bearer, register_and_login, serve
 from sqlalchemy import event, func, select, update
 
 import riso_auth
 import riso_db
 from riso_auth._deps import _LOOKUPS
 from riso_auth._session_sharing import uses_request_session
-
-from .conftest import AppFactory, bearer, register_and_login, serve
 
 
 @dataclass
