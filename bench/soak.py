@@ -29,8 +29,9 @@ from benchkit import argument_parser, child_pids, percentiles_ms, rss_mib
 
 from riso.testing import fresh_database
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "system"))
-import system_stack as st
+# the system tests' stack (starter, worker, databases); on pytest's path under pytest
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from riso_test_support import stack as st
 
 PASSWORD = "a long enough password 42"
 

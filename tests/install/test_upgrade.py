@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,14 @@ from riso_test_support import install as helpers
 from riso.testing import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def tree_version(package: str) -> str:
+    """The version of ``package`` in this tree (what the session's wheels carry)."""
+    text = (ROOT / "packages" / package / "pyproject.toml").read_text(encoding="utf-8")
+    return str(tomllib.loads(text)["project"]["version"])
+
+
 NEXT = "0.1.1"
 
 REVISION = textwrap.dedent(
@@ -156,7 +165,7 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
 
     # --- the app on the previous release, with data --------------------------------------
     venv.install(db_requirement, "riso-auth==0.1.0", "riso-health", helpers.UVICORN)
-    assert venv.distributions()["riso-auth"]["version"] == "0.1.0"
+    assert venv.distributions()["riso-auth"]["version"] == tree_version("riso-auth")
     assert "auth: (empty) -> auth_0001_initial" in venv.riso("db", "upgrade").stdout
     old_users = {f"old-{i}@example.com": f"old user passphrase number {i}!" for i in range(3)}
     with helpers.serve(venv) as server, server.client() as client:
@@ -169,7 +178,7 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
     installed = venv.distributions()
     assert installed["riso-auth"]["version"] == NEXT
     assert set(installed["riso-auth"]["record"]) == helpers.wheel_records(next_auth_wheel)
-    assert installed["riso-db"]["version"] == "0.1.0"
+    assert installed["riso-db"]["version"] == tree_version("riso-db")
     assert set(installed["riso-db"]["record"]) == helpers.wheel_records(wheels["riso-db"])
 
     # the new code sees its tree behind until the migration runs

@@ -30,7 +30,9 @@ def _module_named_by_spec(app: object) -> ModuleType | None:
         return None
     module_name, _, attr = spec.partition(":")
     module = sys.modules.get(module_name)
-    if module is None or not attr or getattr(module, attr, None) is not app:
+    # vars(), not getattr(): a module-level __getattr__ may build the app lazily,
+    # and looking for this app must not build another one
+    if module is None or not attr or vars(module).get(attr) is not app:
         return None
     return module
 
