@@ -9,6 +9,7 @@ from riso._capabilities import (
     SyncSessionFactory,
     TaskEnqueuer,
 )
+from riso._body_limit import body_limit
 from riso._checks import CheckContext, CheckMessage, Level, SystemCheck
 from riso._cli_support import pass_app
 from riso._context import current_request_id, request_id_var
@@ -67,6 +68,7 @@ __all__ = [
     "SyncSessionFactory",
     "SystemCheck",
     "TaskEnqueuer",
+    "body_limit",
     "current_request_id",
     "extension",
     "include",

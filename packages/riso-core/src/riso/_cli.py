@@ -13,6 +13,7 @@ from riso._checks import CheckContext, Level, SystemCheck, core_checks, run_chec
 from riso._cli_support import CliState, pass_app
 from riso._exceptions import DiscoveryError, RisoError
 from riso._registry import registry
+from riso._serve import serve
 
 
 class _RisoGroup(click.Group):
@@ -81,6 +82,9 @@ def check(app: FastAPI, deploy: bool) -> None:
     click.echo(f"{summary} ({silenced} silenced)." if silenced else f"{summary}.")
     if errors:
         sys.exit(1)
+
+
+cli.add_command(serve)
 
 
 def _add_feature_commands(group: click.Group) -> None:
