@@ -230,7 +230,9 @@ def _chunked_body() -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize(
-    ("head", "body"), [(DECLARED, _declared_body), (CHUNKED, _chunked_body)], ids=["declared", "chunked"]
+    ("head", "body"),
+    [(DECLARED, _declared_body), (CHUNKED, _chunked_body)],
+    ids=["declared", "chunked"],
 )
 def test_a_100_mb_body_is_refused_and_memory_stays_flat(
     workdir: Path, head: bytes, body: object

@@ -1,5 +1,6 @@
 """riso: production features for FastAPI, composed with ``riso.include(app)``."""
 
+from riso._body_limit import body_limit
 from riso._capabilities import (
     REQUEST_AUTHENTICATOR,
     SYNC_SESSION_FACTORY,
@@ -9,7 +10,6 @@ from riso._capabilities import (
     SyncSessionFactory,
     TaskEnqueuer,
 )
-from riso._body_limit import body_limit
 from riso._checks import CheckContext, CheckMessage, Level, SystemCheck
 from riso._cli_support import pass_app
 from riso._context import current_request_id, request_id_var

@@ -9,7 +9,14 @@ import click
 from fastapi import FastAPI
 
 from riso import _discovery
-from riso._checks import CheckContext, Level, SystemCheck, core_checks, run_checks
+from riso._checks import (
+    CheckContext,
+    Level,
+    SystemCheck,
+    core_checks,
+    limit_checks,
+    run_checks,
+)
 from riso._cli_support import CliState, pass_app
 from riso._exceptions import DiscoveryError, RisoError
 from riso._registry import registry
@@ -68,7 +75,7 @@ def features(app: FastAPI) -> None:
 def check(app: FastAPI, deploy: bool) -> None:
     """Run every feature's system checks; exit 1 if an error remains."""
     reg = registry(app)
-    checks: list[SystemCheck] = [core_checks]
+    checks: list[SystemCheck] = [core_checks, limit_checks]
     for info in reg.active:
         if info.feature is not None:
             checks.extend(info.feature.system_checks)

@@ -16,11 +16,15 @@ not public API (``tests/test_compat.py`` fails the day one changes):
   ``on_header``, ``on_headers_complete``, ``on_body``, ``on_message_complete``;
 - ``data_received`` answers a parser error (which an exception raised in a
   parser callback becomes) through ``send_400_response(msg)``.
+
+:func:`run_workers` starts uvicorn's process supervisor, whose constructor
+lost its ``target`` argument in recent releases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from asyncio import TimerHandle
 from collections.abc import Callable
@@ -33,7 +37,7 @@ from uvicorn.server import ServerState
 
 from riso._settings import CoreSettings, ServerLimits
 
-__all__ = ["BoundedHttpToolsProtocol", "RisoConfig"]
+__all__ = ["BoundedHttpToolsProtocol", "RisoConfig", "run_workers"]
 
 _HEAD_TOO_LARGE = (431, "Request header fields too large")
 _TOO_MANY_HEADERS = (431, "Too many header fields")
@@ -47,6 +51,17 @@ class RisoConfig(uvicorn.Config):
     def __init__(self, *args: Any, limits: ServerLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.riso_limits = limits
+
+
+def run_workers(config: uvicorn.Config, server: uvicorn.Server) -> None:
+    """Serve with ``config.workers`` processes, as ``uvicorn --workers`` does."""
+    from uvicorn.supervisors import Multiprocess
+
+    sockets = [config.bind_socket()]
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before the change
+        Multiprocess(config, target=server.run, sockets=sockets).run()  # type: ignore[call-arg]
+    else:
+        Multiprocess(config, sockets=sockets).run()
 
 
 class _HeaderLimit(Exception):

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware as StarletteMiddleware
 from starlette.types import ASGIApp
 
 from riso import _discovery, _errors, _lifespan
-from riso._body_limit import BodyLimitMiddleware, RouteBodyLimits
+from riso._body_limit import BodyLimitMiddleware
 from riso._exceptions import (
     AppStateError,
     DisabledRequirementError,
@@ -205,9 +205,7 @@ def _apply(app: FastAPI, registry: Registry) -> None:
             staged[spec.stage].append(StarletteMiddleware(spec.cls, *args))
     # Starlette's list runs outermost first; ours go outside the app's own.
     app.user_middleware[0:0] = staged["telemetry"] + staged["security"] + staged["inner"]
-    body_limit = StarletteMiddleware(
-        BodyLimitMiddleware, registry.core.max_body_size, RouteBodyLimits(app.router)
-    )
+    body_limit = StarletteMiddleware(BodyLimitMiddleware, registry.core.max_body_size)
     # Outside everything that could read the body, inside the outer stage so
     # a 413 gets the request id, the access log line and the metrics.
     _wrap_outer(app, [*staged["outer"], body_limit])

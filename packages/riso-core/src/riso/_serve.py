@@ -43,7 +43,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str | 
         import httptools  # noqa: F401  (the protocol riso bounds)
         import uvicorn
 
-        from riso._compat import BoundedHttpToolsProtocol, RisoConfig
+        from riso._compat import BoundedHttpToolsProtocol, RisoConfig, run_workers
     except ImportError:
         raise RisoError(_MISSING) from None
     spec, _, folder = find_app_spec(state.app_option, state.cwd)
@@ -65,9 +65,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str | 
     )
     server = uvicorn.Server(config)
     if workers > 1:
-        from uvicorn.supervisors import Multiprocess
-
-        Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+        run_workers(config, server)
     else:
         server.run()
     if not server.started and workers == 1:
