@@ -16,9 +16,10 @@ sync: $(UV)
 	$(UV) sync --all-packages --locked
 
 # Migrations first: the starter's tables (and every feature's) must exist.
+# riso serve is uvicorn with riso's production limits (the app: [tool.riso] app).
 run: sync
 	$(UV) run --no-sync riso db upgrade
-	$(UV) run --no-sync uvicorn starter.main:app --host 127.0.0.1 --port 8000
+	$(UV) run --no-sync riso serve --host 127.0.0.1 --port 8000
 
 # The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on real
 # servers and subprocesses); `make test TEST_WORKERS=0` runs it in one process.

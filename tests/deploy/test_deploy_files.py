@@ -4,8 +4,8 @@ No container engine runs here, so the files are parsed and checked against the
 code they deploy:
 
 - every command they run exists: ``riso`` is riso-core's console script, its
-  sub-commands (``riso db upgrade``, ``riso tasks worker``) and their options
-  parse with the features' real click groups, ``uvicorn starter.main:app``
+  sub-commands (``riso serve``, ``riso db upgrade``, ``riso tasks worker``) and
+  their options parse with the real click groups, ``uvicorn starter.main:app``
   names the starter's app, and each command's distribution is in the starter's
   locked runtime dependencies (what the image installs);
 - the probe paths are riso-health's routes (``/health``, ``/ready``, ``/startup``);
@@ -320,6 +320,8 @@ def test_every_command_exists_in_the_image(where: str, argv: list[str]) -> None:
         (["riso", "db", "upgrade"], None),
         (["riso", "tasks", "worker", "--concurrency", "2"], None),
         (["riso", "check", "--deploy"], None),
+        (["riso", "serve", "--host", "0.0.0.0", "--port", "8000"], None),
+        (["riso", "serve", "--port", "http"], "is not a valid integer"),
         (["uvicorn", "starter.main:app", "--port", "8000"], None),
         (["riso", "db", "migrate"], "no such command"),
         (["riso", "dbx", "upgrade"], "no such command"),
@@ -402,8 +404,21 @@ def test_image_healthcheck_hits_health_with_urllib() -> None:
     assert url.group(2) == "/health"
     assert "/health" in health_paths()
     cmd = image_cmd()
-    assert cmd[:2] == ["uvicorn", "starter.main:app"]
+    assert cmd[:2] == ["riso", "serve"]
     assert cmd[cmd.index("--port") + 1] == str(expose_port())
+
+
+def test_every_web_server_is_riso_serve_with_its_server_extra() -> None:
+    """The image, compose and Kubernetes serve with riso's limits (uvicorn + httptools)."""
+    servers = [(w, a) for w, a in all_commands() if a[:2] == ["riso", "serve"]]
+    wheres = {w for w, _ in servers}
+    assert {"Dockerfile CMD", "compose app", "Deployment/riso-app"} <= wheres
+    assert not [w for w, a in all_commands() if a[0] == "uvicorn"], "serve through riso serve"
+    assert {"uvicorn", "httptools"} <= runtime_closure(), "the image needs riso-core[server]"
+    env = dockerfile_environment()
+    assert env["RISO_APP"] == "starter.main:app"  # riso serve finds the app from it
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "riso serve --host 127.0.0.1 --port 8000" in makefile
 
 
 # --- environment variables -----------------------------------------------------------

@@ -1,5 +1,6 @@
 """riso: production features for FastAPI, composed with ``riso.include(app)``."""
 
+from riso._body_limit import body_limit
 from riso._capabilities import (
     REQUEST_AUTHENTICATOR,
     SYNC_SESSION_FACTORY,
@@ -67,6 +68,7 @@ __all__ = [
     "SyncSessionFactory",
     "SystemCheck",
     "TaskEnqueuer",
+    "body_limit",
     "current_request_id",
     "extension",
     "include",

@@ -82,6 +82,30 @@ def core_checks(ctx: CheckContext) -> Iterable[CheckMessage]:
         )
 
 
+#: (check id, core setting, what is unbounded when it is 0)
+_LIMITS = (
+    ("core.W001", "max_body_size", "request bodies of any size are read"),
+    ("core.W002", "limit_concurrency", "connections and requests in progress are unbounded"),
+    ("core.W003", "max_head_size", "request heads of any size are read"),
+    ("core.W004", "max_header_count", "requests may carry any number of headers"),
+    ("core.W005", "head_timeout", "a client may take forever to send a request head"),
+    ("core.W006", "body_timeout", "a request body may stall forever"),
+)
+
+
+def limit_checks(ctx: CheckContext) -> Iterable[CheckMessage]:
+    """Production limits that are off (0) in the core settings (``--deploy`` only)."""
+    if not ctx.deploy:
+        return
+    for check_id, field, consequence in _LIMITS:
+        if not getattr(ctx.core, field):
+            yield CheckMessage(
+                check_id,
+                f"RISO_{field.upper()} is 0: {consequence}.",
+                hint=f"unset RISO_{field.upper()} (the default bounds it) or set a limit",
+            )
+
+
 def run_checks(checks: Iterable[SystemCheck], ctx: CheckContext) -> list[CheckMessage]:
     """Run every check; drop the ids silenced by RISO_SILENCED_CHECKS."""
     silenced = set(ctx.core.silenced_checks_list)

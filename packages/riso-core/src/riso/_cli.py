@@ -9,10 +9,18 @@ import click
 from fastapi import FastAPI
 
 from riso import _discovery
-from riso._checks import CheckContext, Level, SystemCheck, core_checks, run_checks
+from riso._checks import (
+    CheckContext,
+    Level,
+    SystemCheck,
+    core_checks,
+    limit_checks,
+    run_checks,
+)
 from riso._cli_support import CliState, pass_app
 from riso._exceptions import DiscoveryError, RisoError
 from riso._registry import registry
+from riso._serve import serve
 
 
 class _RisoGroup(click.Group):
@@ -67,7 +75,7 @@ def features(app: FastAPI) -> None:
 def check(app: FastAPI, deploy: bool) -> None:
     """Run every feature's system checks; exit 1 if an error remains."""
     reg = registry(app)
-    checks: list[SystemCheck] = [core_checks]
+    checks: list[SystemCheck] = [core_checks, limit_checks]
     for info in reg.active:
         if info.feature is not None:
             checks.extend(info.feature.system_checks)
@@ -81,6 +89,9 @@ def check(app: FastAPI, deploy: bool) -> None:
     click.echo(f"{summary} ({silenced} silenced)." if silenced else f"{summary}.")
     if errors:
         sys.exit(1)
+
+
+cli.add_command(serve)
 
 
 def _add_feature_commands(group: click.Group) -> None:

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware as StarletteMiddleware
 from starlette.types import ASGIApp
 
 from riso import _discovery, _errors, _lifespan
+from riso._body_limit import BodyLimitMiddleware
 from riso._exceptions import (
     AppStateError,
     DisabledRequirementError,
@@ -204,8 +205,10 @@ def _apply(app: FastAPI, registry: Registry) -> None:
             staged[spec.stage].append(StarletteMiddleware(spec.cls, *args))
     # Starlette's list runs outermost first; ours go outside the app's own.
     app.user_middleware[0:0] = staged["telemetry"] + staged["security"] + staged["inner"]
-    if staged["outer"]:
-        _wrap_outer(app, staged["outer"])
+    body_limit = StarletteMiddleware(BodyLimitMiddleware, registry.core.max_body_size)
+    # Outside everything that could read the body, inside the outer stage so
+    # a 413 gets the request id, the access log line and the metrics.
+    _wrap_outer(app, [*staged["outer"], body_limit])
 
     for info in active:
         assert info.feature is not None
@@ -217,11 +220,12 @@ def _apply(app: FastAPI, registry: Registry) -> None:
 
 
 def _wrap_outer(app: FastAPI, outer: list[StarletteMiddleware]) -> None:
-    """Put ``outer`` middleware outside Starlette's ServerErrorMiddleware.
+    """Put ``outer`` middleware (outermost first) outside Starlette's ServerErrorMiddleware.
 
     Starlette always makes its error middleware the outermost layer, so a
-    middleware that must see the 500 it sends (to add a request id) can only
-    wrap the built stack. The app object stays the same.
+    middleware that must see the 500 it sends (to add a request id), or run
+    before anything reads the body, can only wrap the built stack. The app
+    object stays the same.
     """
     build_inner = app.build_middleware_stack
 

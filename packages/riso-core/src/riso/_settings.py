@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -24,8 +25,31 @@ class Settings(BaseSettings):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What ``riso serve`` bounds per connection and per process (0: not bounded)."""
+
+    max_head_size: int
+    max_header_count: int
+    head_timeout: float
+    body_timeout: float
+    keep_alive_timeout: float
+    limit_concurrency: int
+
+
+#: The production limits' defaults, in one place: the body limit middleware and
+#: ``riso serve`` read them from :class:`CoreSettings`.
+MIB = 1024 * 1024
+
+
 class CoreSettings(Settings):
-    """Variables riso-core itself reads (prefix ``RISO_``)."""
+    """Variables riso-core itself reads (prefix ``RISO_``).
+
+    Besides composition (``env``, ``disable``, ...) these are the production
+    limits every riso app gets: the request body limit (enforced by the
+    middleware ``riso.include`` installs) and the HTTP server's bounds (read by
+    ``riso serve``). ``0`` turns a limit off; ``riso check --deploy`` reports it.
+    """
 
     model_config = SettingsConfigDict(env_prefix="RISO_")
 
@@ -37,6 +61,33 @@ class CoreSettings(Settings):
     silenced_checks: str = ""
     #: ``module:attr`` of the application, for the CLI
     app: str | None = None
+
+    #: largest request body in bytes (``riso.body_limit`` overrides it per route)
+    max_body_size: int = Field(default=MIB, ge=0)
+    #: largest request head (request line and headers together) in bytes
+    max_head_size: int = Field(default=64 * 1024, ge=0)
+    #: most header fields in one request
+    max_header_count: int = Field(default=100, ge=0)
+    #: seconds a client has to send a complete request head
+    head_timeout: float = Field(default=10.0, ge=0)
+    #: seconds a request body may go without a byte arriving
+    body_timeout: float = Field(default=30.0, ge=0)
+    #: seconds an idle keep-alive connection stays open
+    keep_alive_timeout: float = Field(default=5.0, ge=0)
+    #: most open connections (and requests in progress) per server process
+    limit_concurrency: int = Field(default=1000, ge=0)
+
+    @property
+    def server_limits(self) -> ServerLimits:
+        """The HTTP server's bounds, as ``riso serve`` applies them."""
+        return ServerLimits(
+            max_head_size=self.max_head_size,
+            max_header_count=self.max_header_count,
+            head_timeout=self.head_timeout,
+            body_timeout=self.body_timeout,
+            keep_alive_timeout=self.keep_alive_timeout,
+            limit_concurrency=self.limit_concurrency,
+        )
 
     @property
     def is_production(self) -> bool:
