@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as sync_sessionmaker_cls
 
+from riso_db import _sqlite
 from riso_db._settings import DbSettings
 from riso_db._url import DatabaseUrls, Dialect
 
@@ -73,9 +74,15 @@ class Database:
             with self._lock:
                 if self._engine is None:
                     options = engine_options(self.settings, self.urls, True)
-                    watchdog = self.settings.query_timeout > 0 and self.dialect == "postgresql"
+                    watchdog = self.settings.query_timeout > 0 and self.dialect != "sqlite"
                     if watchdog:
                         options["pool_pre_ping"] = False  # the watchdog pings, under its timer
+                    if self.dialect == "sqlite":
+                        from riso_db import _aiosqlite
+
+                        options["async_creator"] = _aiosqlite.creator(
+                            self.urls.async_url, options.pop("connect_args")
+                        )
                     self._engine = create_async_engine(self.urls.async_url, **options)
                     _configure(self._engine.sync_engine, self.settings, self.urls)
                     if watchdog:
@@ -83,6 +90,7 @@ class Database:
 
                         _watchdog.install(
                             self._engine.sync_engine,
+                            self.dialect,
                             self.settings.query_timeout,
                             self.settings.pool_pre_ping,
                         )
@@ -188,9 +196,7 @@ def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    _sqlite.install(engine)
 
 
 def database(app: FastAPI) -> Database:
