@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import threading
@@ -177,6 +178,8 @@ def engine_options(settings: DbSettings, urls: DatabaseUrls, is_async: bool) -> 
 
 
 def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None:
+    if urls.dialect == "mysql" and engine.dialect.is_async:
+        _bound_mysql_connect(engine, settings.connect_timeout)
     if urls.dialect != "sqlite":
         return
     busy_ms = int(settings.connect_timeout * 1000)
@@ -197,6 +200,26 @@ def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None
             cursor.close()
 
     _sqlite.install(engine)
+
+
+def _bound_mysql_connect(engine: Engine, timeout: float) -> None:
+    # aiomysql's connect_timeout covers the TCP connect only: a server that accepts
+    # and then says nothing (paused, or behind a black-holing proxy) hung the
+    # handshake, and with it the request, forever.
+    import aiomysql
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(aiomysql.connect(*args, **kwargs), timeout)
+        except TimeoutError:
+            # the driver's own error: SQLAlchemy wraps it, riso-db answers 503
+            raise aiomysql.OperationalError(
+                2003, f"no answer from the MySQL server within {timeout:g}s"
+            ) from None
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["async_creator_fn"] = connect
 
 
 def database(app: FastAPI) -> Database:
