@@ -17,6 +17,7 @@ for the collector to reset.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -86,10 +87,8 @@ class ClosingCursor:
             raise
 
     async def _close_quietly(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the connection is gone: nothing left to reset
             await self.cursor.close()
-        except Exception:  # noqa: S110 - the connection is gone: nothing is left to reset
-            pass
 
 
 class ClosingConnection(aiosqlite.Connection):

@@ -206,7 +206,7 @@ def _bound_mysql_connect(engine: Engine, timeout: float) -> None:
     # aiomysql's connect_timeout covers the TCP connect only: a server that accepts
     # and then says nothing (paused, or behind a black-holing proxy) hung the
     # handshake, and with it the request, forever.
-    import aiomysql
+    import aiomysql  # type: ignore[import-untyped]
 
     async def connect(*args: Any, **kwargs: Any) -> Any:
         try:
