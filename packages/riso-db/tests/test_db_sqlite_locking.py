@@ -163,6 +163,7 @@ async def test_rollback_undoes_writes_begun_after_reads_and_savepoints_work(
         await db.dispose()
 
 
+@pytest.mark.filterwarnings("ignore:DELETE statement on table:sqlalchemy.exc.SAWarning")
 async def test_concurrent_read_then_delete_requests_never_answer_503(
     make_app: Callable[..., FastAPI], sqlite_url: str
 ) -> None:
