@@ -1,4 +1,7 @@
-"""riso-core's private names riso-db relies on (``riso_db._compat``): they fail here first."""
+"""Private names of riso-core and aiosqlite riso-db relies on (``riso_db._compat``).
+
+They fail here first.
+"""
 
 from __future__ import annotations
 
@@ -61,3 +64,17 @@ def test_discovery_still_lists_entry_point_candidates() -> None:
 def test_installed_features_load_through_discovery() -> None:
     (load,) = [load for module, load in _compat.installed_features() if module == "riso_db"]
     assert load() is riso_db.feature
+
+
+def test_aiosqlite_worker_thread_can_still_be_made_a_daemon() -> None:
+    import sqlite3
+    import threading
+
+    import aiosqlite
+
+    connection = aiosqlite.Connection(lambda: sqlite3.connect(":memory:"), 64)
+    _compat.make_daemon(connection)
+    thread = connection if isinstance(connection, threading.Thread) else connection._thread
+    assert isinstance(thread, threading.Thread)
+    assert thread.daemon
+    assert not thread.is_alive()  # not started: nothing to stop

@@ -1,4 +1,4 @@
-"""The private names of riso-core that riso-db relies on, kept in this one module.
+"""The private names of riso-core and aiosqlite that riso-db relies on, kept in this one module.
 
 riso-core has no public function yet for the two things riso-db needs outside
 an app's registry: the app spec as the ``riso`` CLI reads it (``--app``,
@@ -6,6 +6,11 @@ an app's registry: the app spec as the ``riso`` CLI reads it (``--app``,
 Both are read here through riso-core's own code so they never drift from the
 CLI and from ``riso.include``; tests/test_compat.py fails the day riso-core
 changes them.
+
+aiosqlite runs each connection on a worker thread that is not a daemon: a
+connection nobody closed would keep the interpreter from exiting. SQLAlchemy
+marks it a daemon when it opens the connection itself; riso-db opens its own
+(``_aiosqlite``) and does the same here.
 """
 
 from __future__ import annotations
@@ -54,3 +59,14 @@ def installed_features() -> list[InstalledFeature]:
         (candidate.entry_point.module if candidate.entry_point is not None else "", candidate.load)
         for candidate in discover()
     ]
+
+
+def make_daemon(connection: Any) -> None:
+    """Mark the worker thread of an aiosqlite connection (not started yet) a daemon."""
+    import threading
+
+    if isinstance(connection, threading.Thread):  # aiosqlite < 0.22: the connection is the thread
+        connection.daemon = True
+    else:
+        # private: aiosqlite >= 0.22 keeps its worker thread here (SQLAlchemy does the same)
+        connection._thread.daemon = True

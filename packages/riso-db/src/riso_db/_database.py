@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import threading
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as sync_sessionmaker_cls
 
+from riso_db import _sqlite
 from riso_db._settings import DbSettings
 from riso_db._url import DatabaseUrls, Dialect
 
@@ -73,9 +75,15 @@ class Database:
             with self._lock:
                 if self._engine is None:
                     options = engine_options(self.settings, self.urls, True)
-                    watchdog = self.settings.query_timeout > 0 and self.dialect == "postgresql"
+                    watchdog = self.settings.query_timeout > 0 and self.dialect != "sqlite"
                     if watchdog:
                         options["pool_pre_ping"] = False  # the watchdog pings, under its timer
+                    if self.dialect == "sqlite":
+                        from riso_db import _aiosqlite
+
+                        options["async_creator"] = _aiosqlite.creator(
+                            self.urls.async_url, options.pop("connect_args")
+                        )
                     self._engine = create_async_engine(self.urls.async_url, **options)
                     _configure(self._engine.sync_engine, self.settings, self.urls)
                     if watchdog:
@@ -83,6 +91,7 @@ class Database:
 
                         _watchdog.install(
                             self._engine.sync_engine,
+                            self.dialect,
                             self.settings.query_timeout,
                             self.settings.pool_pre_ping,
                         )
@@ -169,6 +178,8 @@ def engine_options(settings: DbSettings, urls: DatabaseUrls, is_async: bool) -> 
 
 
 def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None:
+    if urls.dialect == "mysql" and engine.dialect.is_async:
+        _bound_mysql_connect(engine, settings.connect_timeout)
     if urls.dialect != "sqlite":
         return
     busy_ms = int(settings.connect_timeout * 1000)
@@ -188,9 +199,27 @@ def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    _sqlite.install(engine)
+
+
+def _bound_mysql_connect(engine: Engine, timeout: float) -> None:
+    # aiomysql's connect_timeout covers the TCP connect only: a server that accepts
+    # and then says nothing (paused, or behind a black-holing proxy) hung the
+    # handshake, and with it the request, forever.
+    import aiomysql  # type: ignore[import-untyped]
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(aiomysql.connect(*args, **kwargs), timeout)
+        except TimeoutError:
+            # the driver's own error: SQLAlchemy wraps it, riso-db answers 503
+            raise aiomysql.OperationalError(
+                2003, f"no answer from the MySQL server within {timeout:g}s"
+            ) from None
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["async_creator_fn"] = connect
 
 
 def database(app: FastAPI) -> Database:

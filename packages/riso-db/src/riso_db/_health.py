@@ -75,6 +75,13 @@ def system_checks(ctx: CheckContext) -> Iterator[CheckMessage]:
             "RISO_DB_POOL_PRE_PING is off: the first request after a database restart fails.",
             hint="leave RISO_DB_POOL_PRE_PING at its default (true)",
         )
+    if settings.query_timeout == 0 and db.dialect != "sqlite":
+        yield CheckMessage(
+            "db.W002",
+            "RISO_DB_QUERY_TIMEOUT is 0: a request whose database connection goes silent "
+            "(a paused server, a network black hole) hangs for good, holding its connection.",
+            hint="leave RISO_DB_QUERY_TIMEOUT at its default (10 seconds) or set a bound",
+        )
     yield from _migration_checks(ctx.app, database(ctx.app))
 
 

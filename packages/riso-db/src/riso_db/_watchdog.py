@@ -6,9 +6,11 @@ open and no timeout of the driver applies. Cancelling the coroutine does not
 help either: psycopg then tries to cancel the query on the server, which does
 not answer.
 
-With a query timeout, each round trip on a PostgreSQL connection of the async
-engine arms a timer on the event loop; when it fires, the connection's socket
-is shut down. The driver then fails at once with a disconnect error,
+With a query timeout (``RISO_DB_QUERY_TIMEOUT``, on by default), each round
+trip on a PostgreSQL or MySQL/MariaDB connection of the async engine arms a
+timer on the event loop; when it fires, the connection is cut: psycopg's
+socket is shut down, aiomysql's transport closed. The driver then fails at
+once with a disconnect error,
 SQLAlchemy invalidates the connection (the pool opens a fresh one next time)
 and the request answers 503 (see ``_errors``). Timers are armed before the
 checkout ping, each statement, commit and rollback, and cleared after each
@@ -45,16 +47,24 @@ def _shutdown(fd: int) -> None:
             sock.shutdown(socket.SHUT_RDWR)  # the waiting driver reads EOF at once
 
 
-def _arm(dbapi_connection: Any, info: dict[str, Any], timeout: float) -> None:
+def _close(dbapi_connection: Any) -> None:
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    with contextlib.suppress(Exception):
+        driver.close()  # type: ignore[union-attr]  # aiomysql: the waiting read sees EOF
+
+
+def _arm(dbapi_connection: Any, info: dict[str, Any], timeout: float, dialect: str) -> None:
     _disarm(info)
-    fd = _fileno(dbapi_connection)
-    if fd is None:
-        return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # not on an event loop (cannot happen with the async engine)
         return
-    info[_KEY] = loop.call_later(timeout, _shutdown, fd)
+    if dialect == "mysql":
+        info[_KEY] = loop.call_later(timeout, _close, dbapi_connection)
+        return
+    fd = _fileno(dbapi_connection)
+    if fd is not None:
+        info[_KEY] = loop.call_later(timeout, _shutdown, fd)
 
 
 def _disarm(info: dict[str, Any]) -> None:
@@ -63,8 +73,8 @@ def _disarm(info: dict[str, Any]) -> None:
         handle.cancel()
 
 
-def install(engine: Engine, timeout: float, pre_ping: bool) -> None:
-    """Arm the watchdog on ``engine`` (the ``sync_engine`` of a PostgreSQL AsyncEngine).
+def install(engine: Engine, dialect: str, timeout: float, pre_ping: bool) -> None:
+    """Arm the watchdog on ``engine`` (the ``sync_engine`` of a PostgreSQL or MySQL AsyncEngine).
 
     With ``pre_ping`` the engine itself must be created with ``pool_pre_ping=False``:
     the ping is done here, under the watchdog.
@@ -74,7 +84,7 @@ def install(engine: Engine, timeout: float, pre_ping: bool) -> None:
     def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if not pre_ping:
             return
-        _arm(dbapi_connection, record.info, timeout)
+        _arm(dbapi_connection, record.info, timeout, dialect)
         try:
             cursor = dbapi_connection.cursor()
             try:
@@ -94,7 +104,7 @@ def install(engine: Engine, timeout: float, pre_ping: bool) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, cursor: Any, *args: Any) -> None:
-        _arm(conn.connection.dbapi_connection, conn.connection.info, timeout)
+        _arm(conn.connection.dbapi_connection, conn.connection.info, timeout, dialect)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: Any, cursor: Any, *args: Any) -> None:
@@ -114,4 +124,4 @@ def install(engine: Engine, timeout: float, pre_ping: bool) -> None:
             if conn.invalidated or conn.closed:
                 return  # nothing goes over the wire (and .connection would raise)
             fairy = conn.connection
-            _arm(fairy.dbapi_connection, fairy.info, timeout)
+            _arm(fairy.dbapi_connection, fairy.info, timeout, dialect)
