@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import system_stack as st
+from riso_test_support import stack as st
 
 ROUNDS = 8
 #: no request, and no /hello probe, may wait longer (password hashing excepted)

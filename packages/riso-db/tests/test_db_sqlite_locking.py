@@ -94,8 +94,9 @@ async def test_garbage_collection_never_waits_for_a_busy_connection(
             gc.collect()  # on the event loop's thread, as in the server
             collected_in = time.monotonic() - started
             other.execute("ROLLBACK")
-            # was: frozen for the whole busy timeout, then the waiting insert failed
-            assert collected_in < 0.5, f"the event loop was frozen for {collected_in:.2f}s"
+            # was: frozen for the whole 10 s busy timeout, then the waiting insert
+            # failed; the bound only tells those apart (a loaded machine is slow)
+            assert collected_in < 5.0, f"the event loop was frozen for {collected_in:.2f}s"
             await waiting
             await conn.commit()
     finally:
