@@ -243,7 +243,8 @@ def parse_wrk(output: str) -> WrkResult:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert totals, output
     assert rps, output
-    percentiles = re.findall(r"^\s+([\d.]+)%\s+(\S+)$", output, re.M)
+    # wrk pads some values with a trailing space ("1.02s ")
+    percentiles = re.findall(r"^\s+([\d.]+)%\s+(\S+)[ \t]*$", output, re.M)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_line = re.search(r"Socket errors: ([^\n]+)", output)
     socket_errors = (
