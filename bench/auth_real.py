@@ -351,24 +351,37 @@ def report(
 
 # --------------------------------------------------------------------------- profile
 
-#: inclusive buckets: a sample counts when any frame of its stack matches
+#: inclusive buckets: a sample counts when any frame of its stack contains one of the strings
 MARKERS = {
-    "riso-auth principal() (token check + its query)": ("principal (riso_auth",),
-    "  jwt decode + claim checks": ("decode (riso_auth/_tokens", "decode (jwt/"),
-    "DbSession get_session (open/close)": ("get_session (riso_db",),
-    "pool checkout incl. pre-ping": ("_checkout (sqlalchemy/pool", "do_ping (sqlalchemy"),
-    "SQLAlchemy statement compile / cache key": (
-        "_compile_w_cache",
-        "_generate_cache_key",
-        "_gen_cache_key",
+    "uvicorn httptools protocol (all request work)": ("(uvicorn/protocols/http/httptools_impl",),
+    "riso-obs middleware (incl. everything inside it)": ("ObsMiddleware.__call__ (riso_obs",),
+    "  riso-obs own work (_finish: metrics, access line)": ("ObsMiddleware._finish (riso_obs",),
+    "  logging / structlog (access line and log records)": ("(structlog/", "(logging/__init__"),
+    "FastAPI solve_dependencies (auth + session deps)": ("solve_dependencies (fastapi",),
+    "riso-auth principal() (the token check)": ("principal (riso_auth",),
+    "  PyJWT decode + claim checks": ("decode (riso_auth/_tokens", "decode (jwt/"),
+    "DbSession get_session (open/close, rollback)": ("get_session (riso_db",),
+    "pool checkout + checkin": ("_ConnectionFairy._checkout (sqlalchemy", "_checkin (sqlalchemy"),
+    "  pre-ping (SELECT 1 on every checkout)": ("_do_ping_w_event (sqlalchemy",),
+    "SQLAlchemy statement building (select/where)": (
+        "(sqlalchemy/sql/coercions",
+        "(sqlalchemy/sql/operators",
+        "_boolean_compare (sqlalchemy",
+        "Select.where (sqlalchemy",
+        "select (sqlalchemy/sql/_selectable_constructors",
     ),
-    "ORM result loading (instances)": ("instances (sqlalchemy/orm/loading",),
-    "session commit": ("commit (sqlalchemy/ext/asyncio/session", "commit (sqlalchemy/orm/session"),
-    "riso-obs middleware (__call__)": ("(riso_obs/",),
-    "FastAPI solve_dependencies": ("solve_dependencies (fastapi",),
+    "SQLAlchemy cache key": ("(sqlalchemy/sql/cache_key",),
+    "SQLAlchemy compile / construct_params": ("(sqlalchemy/sql/compiler",),
+    "SQLAlchemy ORM result loading": ("(sqlalchemy/orm/loading",),
+    "greenlet bridge (greenlet_spawn / await_only)": ("greenlet_spawn (sqlalchemy", "await_only"),
+    "psycopg (Python + C)": ("(psycopg/", "_psycopg.cpython"),
+    "asyncpg": ("(asyncpg/", "asyncpg/protocol"),
+    "pydantic (validation, serialisation)": ("(pydantic", "pydantic_core"),
     "FastAPI serialize_response": ("serialize_response (fastapi",),
-    "uvicorn httptools protocol": ("(uvicorn/protocols/http/httptools_impl",),
+    "garbage collector": ("gc_collect_main",),
 }
+#: frames of a thread that waits (a lock, a condition): not CPU time
+_IDLE = ("PyThread_acquire_lock_timed", "pthread_cond_timedwait", "epoll_wait")
 
 
 def package_of(frame: str) -> str:
@@ -382,39 +395,58 @@ def package_of(frame: str) -> str:
     return "python stdlib" if "/lib/python3" in location else location.split(":")[0]
 
 
+def thread_of(stack: str) -> str:
+    if "_log_output" in stack:
+        return "riso-obs log output thread"
+    if "concurrent/futures/thread" in stack:
+        return "executor threads"
+    return "event loop thread"
+
+
 def summarise(raw: Path, label: str) -> None:
+    """Top self time, self time per package, per thread, and the inclusive MARKERS."""
     self_time: Counter[str] = Counter()
     by_package: Counter[str] = Counter()
+    by_thread: Counter[str] = Counter()
     markers: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
+        if any(marker in stack for marker in _IDLE):
+            idle += count
+            continue
         frames = stack.split(";")
         total += count
         leaf = frames[-1]
         name, _, location = leaf.partition(" (")
         short = location.rsplit(":", 1)[0].split("site-packages/")[-1].split("/src/")[-1]
-        self_time[f"{name} ({short}"] += count
+        self_time[f"{name} ({short.rstrip(')')})"] += count
         by_package[package_of(leaf)] += count
+        by_thread[thread_of(stack)] += count
         for marker, needles in MARKERS.items():
-            if any(n in frame for frame in frames for n in needles):
+            if any(n in stack for n in needles):
                 markers[marker] += count
     if not total:
         print(f"\n{label}: no samples")
         return
-    print(f"\n### profile: {label} ({total} samples, % of sampled (non-idle) time)\n")
-    print("top 10 self time:")
+    print(f"\n### profile: {label}\n")
+    print(f"{total} busy samples ({idle} idle ones left out); % of busy time\n")
+    print("top 10 self time (leaf frames):")
     for name, count in self_time.most_common(10):
         print(f"  {count / total:6.1%}  {name}")
     print("self time by package:")
     for name, count in by_package.most_common(12):
         print(f"  {count / total:6.1%}  {name}")
+    print("by thread:")
+    for name, count in by_thread.most_common():
+        print(f"  {count / total:6.1%}  {name}")
     print("inclusive:")
     for marker in MARKERS:
-        print(f"  {markers[marker] / total:6.1%}  {marker}")
+        if markers[marker]:
+            print(f"  {markers[marker] / total:6.1%}  {marker}")
 
 
 def profile(
