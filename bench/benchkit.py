@@ -243,7 +243,8 @@ def parse_wrk(output: str) -> WrkResult:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert totals, output
     assert rps, output
-    percentiles = re.findall(r"^\s+([\d.]+)%\s+(\S+)$", output, re.M)
+    # wrk pads some values with a trailing space ("1.02s ")
+    percentiles = re.findall(r"^\s+([\d.]+)%\s+(\S+)[ \t]*$", output, re.M)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_line = re.search(r"Socket errors: ([^\n]+)", output)
     socket_errors = (
@@ -260,13 +261,27 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def _wrk_argv(
-    url: str, connections: int, duration: float, headers: Mapping[str, str] | None, cpu: int
+    url: str,
+    connections: int,
+    duration: float,
+    headers: Mapping[str, str] | None,
+    cpu: int,
+    script: str | Path | None = None,
+    script_args: Sequence[str] = (),
 ) -> list[str]:
-    """One wrk thread on CPU ``cpu``, ``connections`` keep-alive connections, --latency."""
+    """One wrk thread on CPU ``cpu``, ``connections`` keep-alive connections, --latency.
+
+    ``script`` is a wrk Lua script (``-s``); ``script_args`` reach its ``init(args)``.
+    """
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
-    return pinned([*argv, url], cpu)
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
+    return pinned(argv, cpu)
 
 
 def run_wrk(
@@ -276,14 +291,21 @@ def run_wrk(
     duration: float,
     headers: Mapping[str, str] | None = None,
     cpu: int = LOAD_CPU,
+    script: str | Path | None = None,
+    script_args: Sequence[str] = (),
 ) -> WrkResult:
     """Load ``url`` with wrk (one thread, pinned to ``cpu``) and return its figures.
 
-    ``duration`` is in whole seconds: wrk reads no fractions.
+    ``duration`` is in whole seconds: wrk reads no fractions. With ``script``
+    (a Lua file whose ``request()`` builds each request) wrk runs it, handing
+    ``script_args`` to its ``init(args)``.
     """
-    argv = _wrk_argv(url, connections, duration, headers, cpu)
+    argv = _wrk_argv(url, connections, duration, headers, cpu, script, script_args)
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    if result.requests and 99.0 not in result.latency_ms:
+        raise RuntimeError(f"wrk printed no latency distribution:\n{done.stdout}{done.stderr}")
+    return result
 
 
 def run_wrk_together(

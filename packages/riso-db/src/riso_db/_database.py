@@ -164,7 +164,9 @@ def engine_options(settings: DbSettings, urls: DatabaseUrls, is_async: bool) -> 
             pool_recycle=settings.pool_recycle,
         )
     timeout = settings.connect_timeout
-    if urls.dialect == "postgresql":
+    if urls.dialect == "postgresql" and is_async and urls.async_url.get_driver_name() == "asyncpg":
+        options["connect_args"] = {"timeout": timeout}
+    elif urls.dialect == "postgresql":
         # libpq takes whole seconds
         options["connect_args"] = {"connect_timeout": max(1, math.ceil(timeout))}
     elif urls.dialect == "mysql":

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from riso import Settings
 from riso_db._exceptions import DatabaseUrlError
-from riso_db._url import DatabaseUrls, parse_url
+from riso_db._url import DatabaseUrls, PostgresAsyncDriver, parse_url
 
 #: used when neither RISO_DB_URL nor DATABASE_URL is set
 DEFAULT_URL = "sqlite:///./riso.db"
@@ -34,6 +34,9 @@ class DbSettings(Settings):
     pool_timeout: float = Field(default=30.0, gt=0)
     #: seconds after which a connection is replaced (below the usual server/proxy idle cuts)
     pool_recycle: int = Field(default=1800, ge=-1)
+    #: the app's async PostgreSQL driver (the sync engine always uses psycopg);
+    #: ``asyncpg`` needs ``riso-db[asyncpg]``
+    postgres_async_driver: PostgresAsyncDriver = "psycopg"
     #: test each connection on checkout, so a restarted server costs no failed request
     pool_pre_ping: bool = True
     #: seconds to wait when opening a connection (SQLite: to wait for a lock)
@@ -61,9 +64,27 @@ class DbSettings(Settings):
             raise ValueError(str(exc)) from None
         return value
 
+    @model_validator(mode="after")
+    def _check_async_driver(self) -> DbSettings:
+        if self.postgres_async_driver == "psycopg":
+            return self
+        try:
+            urls = self.urls
+        except DatabaseUrlError as exc:
+            raise ValueError(str(exc)) from None
+        if urls.dialect == "postgresql" and self.query_timeout > 0:
+            # the watchdog shuts the driver's socket down; asyncpg does not expose it
+            raise ValueError(
+                "RISO_DB_QUERY_TIMEOUT is not supported with "
+                "RISO_DB_POSTGRES_ASYNC_DRIVER=asyncpg; use psycopg or set it to 0"
+            )
+        return self
+
     @property
     def urls(self) -> DatabaseUrls:
-        return parse_url(self.url.get_secret_value())
+        return parse_url(
+            self.url.get_secret_value(), postgres_async_driver=self.postgres_async_driver
+        )
 
     @property
     def is_default_url(self) -> bool:

@@ -10,8 +10,12 @@ dialect       async driver          sync driver        extra
 ============  ====================  =================  ====================
 sqlite        aiosqlite             sqlite3 (stdlib)   (always installed)
 postgresql    psycopg 3             psycopg 3          ``riso-db[postgres]``
+postgresql    asyncpg (by setting)  psycopg 3          ``riso-db[asyncpg]``
 mysql         aiomysql              PyMySQL            ``riso-db[mysql]``
 ============  ====================  =================  ====================
+
+The URL stays ``postgresql://`` either way: ``RISO_DB_POSTGRES_ASYNC_DRIVER``
+(``psycopg``, the default, or ``asyncpg``) chooses the app's async driver.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from sqlalchemy.exc import ArgumentError
 from riso_db._exceptions import MissingDriverError, UnsupportedUrlError
 
 Dialect = Literal["sqlite", "postgresql", "mysql"]
+#: the async drivers riso-db can use for PostgreSQL (the sync one is always psycopg)
+PostgresAsyncDriver = Literal["psycopg", "asyncpg"]
 
 _BACKENDS: dict[str, Dialect] = {
     "sqlite": "sqlite",
@@ -52,6 +58,8 @@ _REQUIRED: dict[Dialect, tuple[tuple[str, ...], str, str]] = {
     "postgresql": (("psycopg",), "riso-db[postgres]", "PostgreSQL"),
     "mysql": (("aiomysql", "pymysql"), "riso-db[mysql]", "MySQL/MariaDB"),
 }
+#: what RISO_DB_POSTGRES_ASYNC_DRIVER=asyncpg needs besides psycopg (the sync side)
+_ASYNCPG_REQUIRED = (("asyncpg", "psycopg"), "riso-db[asyncpg]", "PostgreSQL (asyncpg)")
 _EXAMPLES = "postgresql://user:password@host/db, mysql://user:password@host/db or sqlite:///file.db"
 
 
@@ -77,8 +85,13 @@ class DatabaseUrls:
         return self.masked
 
 
-def parse_url(raw: str, *, check_drivers: bool = True) -> DatabaseUrls:
+def parse_url(
+    raw: str, *, check_drivers: bool = True, postgres_async_driver: PostgresAsyncDriver = "psycopg"
+) -> DatabaseUrls:
     """Normalise ``raw``; raise a one-line error for what riso-db cannot use.
+
+    ``postgres_async_driver`` picks the async driver of a PostgreSQL URL; other
+    dialects ignore it.
 
     The error never repeats the URL itself, which may hold a password.
     """
@@ -103,8 +116,9 @@ def parse_url(raw: str, *, check_drivers: bool = True) -> DatabaseUrls:
             f"database driver {driver!r} is not supported for {dialect}: riso-db uses "
             f"{async_driver} (async) and {sync_driver} (sync); write the URL as {dialect}://..."
         )
+    use_asyncpg = dialect == "postgresql" and postgres_async_driver == "asyncpg"
     if check_drivers:
-        modules, extra, label = _REQUIRED[dialect]
+        modules, extra, label = _ASYNCPG_REQUIRED if use_asyncpg else _REQUIRED[dialect]
         missing = [m for m in modules if not _installed(m)]
         if missing:
             raise MissingDriverError(
@@ -113,6 +127,8 @@ def parse_url(raw: str, *, check_drivers: bool = True) -> DatabaseUrls:
     if dialect == "mysql" and "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
     async_driver, sync_driver = _DRIVERS[dialect]
+    if use_asyncpg:
+        async_driver = "asyncpg"
     return DatabaseUrls(
         async_url=url.set(drivername=f"{dialect}+{async_driver}"),
         sync_url=url.set(drivername=f"{dialect}+{sync_driver}"),
