@@ -63,12 +63,12 @@ def test_missing_asyncpg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
         DbSettings()
 
 
-def test_query_timeout_is_refused_with_asyncpg(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_query_timeout_is_asyncpgs_command_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RISO_DB_URL", "postgresql://u@db/app")
     monkeypatch.setenv("RISO_DB_POSTGRES_ASYNC_DRIVER", "asyncpg")
     monkeypatch.setenv("RISO_DB_QUERY_TIMEOUT", "5")
-    with pytest.raises(ValidationError, match="RISO_DB_QUERY_TIMEOUT"):
-        DbSettings()
+    settings = DbSettings()
+    assert engine_options(settings, settings.urls, True)["connect_args"]["command_timeout"] == 5
 
 
 def test_unknown_driver_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +81,7 @@ def test_connect_timeout_in_each_drivers_spelling(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RISO_DB_URL", "postgresql://u@db/app")
     monkeypatch.setenv("RISO_DB_POSTGRES_ASYNC_DRIVER", "asyncpg")
     monkeypatch.setenv("RISO_DB_CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("RISO_DB_QUERY_TIMEOUT", "0")
     settings = DbSettings()
     assert engine_options(settings, settings.urls, True)["connect_args"] == {"timeout": 2.5}
     assert engine_options(settings, settings.urls, False)["connect_args"] == {"connect_timeout": 3}

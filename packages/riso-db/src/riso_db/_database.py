@@ -75,7 +75,13 @@ class Database:
             with self._lock:
                 if self._engine is None:
                     options = engine_options(self.settings, self.urls, True)
-                    watchdog = self.settings.query_timeout > 0 and self.dialect != "sqlite"
+                    # asyncpg bounds its round trips itself (command_timeout, see
+                    # engine_options); the watchdog serves psycopg and the MySQL drivers
+                    watchdog = (
+                        self.settings.query_timeout > 0
+                        and self.dialect != "sqlite"
+                        and not _is_asyncpg(self.urls, True)
+                    )
                     if watchdog:
                         options["pool_pre_ping"] = False  # the watchdog pings, under its timer
                     if self.dialect == "sqlite":
@@ -164,8 +170,10 @@ def engine_options(settings: DbSettings, urls: DatabaseUrls, is_async: bool) -> 
             pool_recycle=settings.pool_recycle,
         )
     timeout = settings.connect_timeout
-    if urls.dialect == "postgresql" and is_async and urls.async_url.get_driver_name() == "asyncpg":
+    if _is_asyncpg(urls, is_async):
         options["connect_args"] = {"timeout": timeout}
+        if settings.query_timeout > 0:
+            options["connect_args"]["command_timeout"] = settings.query_timeout
     elif urls.dialect == "postgresql":
         # libpq takes whole seconds
         options["connect_args"] = {"connect_timeout": max(1, math.ceil(timeout))}
@@ -177,6 +185,12 @@ def engine_options(settings: DbSettings, urls: DatabaseUrls, is_async: bool) -> 
             connect_args["check_same_thread"] = False
         options["connect_args"] = connect_args
     return options
+
+
+def _is_asyncpg(urls: DatabaseUrls, is_async: bool) -> bool:
+    return (
+        urls.dialect == "postgresql" and is_async and urls.async_url.get_driver_name() == "asyncpg"
+    )
 
 
 def _configure(engine: Engine, settings: DbSettings, urls: DatabaseUrls) -> None:

@@ -72,12 +72,7 @@ class DbSettings(Settings):
             urls = self.urls
         except DatabaseUrlError as exc:
             raise ValueError(str(exc)) from None
-        if urls.dialect == "postgresql" and self.query_timeout > 0:
-            # the watchdog shuts the driver's socket down; asyncpg does not expose it
-            raise ValueError(
-                "RISO_DB_QUERY_TIMEOUT is not supported with "
-                "RISO_DB_POSTGRES_ASYNC_DRIVER=asyncpg; use psycopg or set it to 0"
-            )
+        del urls  # validated: the driver's modules are installed
         return self
 
     @property
