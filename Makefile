@@ -20,8 +20,13 @@ run: sync
 	$(UV) run --no-sync riso db upgrade
 	$(UV) run --no-sync uvicorn starter.main:app --host 127.0.0.1 --port 8000
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on real
+# servers and subprocesses); `make test TEST_WORKERS=0` runs it in one process.
+# loadgroup keeps the folders conftest.py's XDIST_GROUPS names on one worker.
+TEST_WORKERS ?= 2
+
 test: sync
-	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+	$(UV) run --no-sync pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: sync
 	$(UV) run --no-sync ruff check .

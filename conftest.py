@@ -6,6 +6,12 @@ it, so real-engine cases can never be skipped silently.
 
 PostgreSQL and MariaDB fixtures create a fresh database per test session and
 drop it afterwards, so concurrent runs never share tables.
+
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every worker
+is a session of its own: its own databases, temporary directories and free
+ports, and Redis database numbers shifted per worker
+(``riso_test_support.workers``). Folders whose tests share one thing built
+once per session are kept on one worker (``XDIST_GROUPS``) and sent first.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import importlib.util
 import os
 import socket
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from riso.testing import fresh_database
 
 POSTGRES = os.environ.get("RISO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 MARIADB = os.environ.get("RISO_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
@@ -49,34 +56,16 @@ def require_service(name: str, host: str, port: int) -> None:
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (``postgresql://`` URL, no driver)."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg
-
-    name = f"riso_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(POSTGRES) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def mariadb_url() -> Iterator[str]:
     """A fresh, empty MariaDB database (``mysql://`` URL, no driver)."""
     require_service("MariaDB", "127.0.0.1", 3306)
-    import pymysql
-
-    name = f"riso_{uuid.uuid4().hex[:12]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}`")
-        yield MARIADB.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with fresh_database(MARIADB) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +93,36 @@ def _clean_riso_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 ROOT = Path(__file__).resolve().parent
+
+#: tests that must share one xdist worker (path prefix -> group), heaviest first
+XDIST_GROUPS = {
+    # one starter stack (uvicorn + worker) per session, on Redis database 5
+    "tests/system/": "system",
+    # wheels built once into .cache/wheels, venvs installed from them
+    "tests/install/": "install",
+    # the starter served once per engine (module-scoped), not once per worker
+    "tests/starter/": "starter",
+    # every package built once into dist/
+    "tests/release/test_build_all.py": "dist",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the grouped folders for ``--dist loadgroup`` and run them first.
+
+    The groups are the longest units of work: started first, they run beside
+    the rest instead of after it. Within and outside them, order is kept.
+    """
+    rank = {group: index for index, group in enumerate(XDIST_GROUPS.values())}
+    ranked: list[tuple[int, int, pytest.Item]] = []
+    for position, item in enumerate(items):
+        path = item.path.relative_to(ROOT).as_posix() if item.path.is_relative_to(ROOT) else ""
+        group = next((g for prefix, g in XDIST_GROUPS.items() if path.startswith(prefix)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+        ranked.append((rank.get(group or "", len(rank)), position, item))
+    items[:] = [item for _, _, item in sorted(ranked, key=lambda entry: entry[:2])]
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from riso_test_support import install as helpers
 
 ABSENT = 404
 #: distribution -> the version its pyproject in this tree declares
@@ -97,8 +97,8 @@ def params(cases: list[Case]) -> list[Any]:
 class Deployment:
     """A case's venv, its migrated database and (on first use) its running server."""
 
-    def __init__(self, case: Case, venv: Any, helpers: SimpleNamespace, stack: ExitStack):
-        self.case, self.venv, self.helpers, self._stack = case, venv, helpers, stack
+    def __init__(self, case: Case, venv: Any, stack: ExitStack):
+        self.case, self.venv, self._stack = case, venv, stack
         self._server: Any = None
         self._upgrade_output: str | None = None
 
@@ -114,12 +114,12 @@ class Deployment:
         if self._server is None:
             if "riso-db" in self.case.has:
                 assert self.upgrade_output is not None
-            self._server = self._stack.enter_context(self.helpers.serve(self.venv))
+            self._server = self._stack.enter_context(helpers.serve(self.venv))
         return self._server
 
 
 @pytest.fixture(scope="session")
-def deployments(venv_factory: Any, helpers: SimpleNamespace) -> Iterator[dict[str, Any]]:
+def deployments(venv_factory: Any) -> Iterator[dict[str, Any]]:
     cache: dict[str, Deployment] = {}
     with ExitStack() as stack:
 
@@ -129,7 +129,7 @@ def deployments(venv_factory: Any, helpers: SimpleNamespace) -> Iterator[dict[st
                 venv.install(*case.install, helpers.UVICORN)
                 if "riso-tasks" in case.has:
                     helpers.write_app(venv.app_dir, tasks=True)
-                cache[case.id] = Deployment(case, venv, helpers, stack)
+                cache[case.id] = Deployment(case, venv, stack)
             return cache[case.id]
 
         yield {"get": get}
@@ -142,7 +142,7 @@ def deploy(deployments: dict[str, Any], case: Case) -> Deployment:
 
 @pytest.mark.parametrize("case", params(CASES))
 def test_installs_exactly_the_named_wheels_and_their_declared_siblings(
-    case: Case, deployments: dict[str, Any], wheels: dict[str, Path], helpers: SimpleNamespace
+    case: Case, deployments: dict[str, Any], wheels: dict[str, Path]
 ) -> None:
     venv = deploy(deployments, case).venv
     riso = {name: d for name, d in venv.distributions().items() if name.startswith("riso-")}
@@ -154,9 +154,7 @@ def test_installs_exactly_the_named_wheels_and_their_declared_siblings(
 
 
 @pytest.mark.parametrize("case", params(CASES))
-def test_imports_no_sibling_it_does_not_declare(
-    case: Case, deployments: dict[str, Any], helpers: SimpleNamespace
-) -> None:
+def test_imports_no_sibling_it_does_not_declare(case: Case, deployments: dict[str, Any]) -> None:
     """Each installed package (and its CLI) imports; each absent one is really absent."""
     venv = deploy(deployments, case).venv
     modules = {dist: [m for m in helpers.IMPORTS[dist] if m] for dist in helpers.ALL_DISTS}
@@ -238,9 +236,7 @@ def test_http_surface_is_exactly_the_installed_features(
 
 
 @pytest.mark.parametrize("case", params([c for c in SERVED if "riso-auth" in c.has]))
-def test_register_login_and_me_over_http(
-    case: Case, deployments: dict[str, Any], helpers: SimpleNamespace
-) -> None:
+def test_register_login_and_me_over_http(case: Case, deployments: dict[str, Any]) -> None:
     server = deploy(deployments, case).server
     with server.client() as client:
         email = f"user-{case.id.replace('+', '-')}@example.com"

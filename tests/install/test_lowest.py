@@ -15,13 +15,13 @@ import re
 import zipfile
 from email.parser import Parser
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from riso_test_support import install as helpers
 
 
 def declared(wheel: Path) -> list[Requirement]:
@@ -69,7 +69,7 @@ def lowest_venv(
 
 
 def test_full_set_at_lowest_declared_versions_serves_the_app(
-    venv_factory: Any, wheels: dict[str, Path], helpers: SimpleNamespace
+    venv_factory: Any, wheels: dict[str, Path]
 ) -> None:
     venv = venv_factory("lowest-full")
     lowest_venv(venv, list(helpers.ALL_DISTS), wheels, helpers.UVICORN)
@@ -98,7 +98,7 @@ def test_full_set_at_lowest_declared_versions_serves_the_app(
     "dist", ["riso-core", "riso-db", "riso-auth", "riso-health", "riso-obs", "riso-tasks"]
 )
 def test_each_package_alone_at_its_own_floors_imports_and_includes(
-    dist: str, venv_factory: Any, wheels: dict[str, Path], helpers: SimpleNamespace
+    dist: str, venv_factory: Any, wheels: dict[str, Path]
 ) -> None:
     venv = venv_factory(f"lowest-{dist}")
     lowest_venv(venv, [dist], wheels)

@@ -19,13 +19,15 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
+from riso_test_support import install as helpers
+
+from riso.testing import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 NEXT = "0.1.1"
@@ -120,17 +122,8 @@ def own_postgres_url(postgres_url: str) -> Iterator[str]:
     tests (the starter's): this test migrates riso-auth to a revision the tree
     does not know, so it must never leave that in a shared database.
     """
-    import psycopg
-
-    server = postgres_url.rsplit("/", 1)[0]
-    name = f"riso_upgrade_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 def display_names(url: str) -> dict[str, str | None]:
@@ -152,7 +145,6 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
     venv_factory: Any,
     next_auth_wheel: Path,
     wheels: dict[str, Path],
-    helpers: SimpleNamespace,
 ) -> None:
     venv = venv_factory(f"upgrade-{backend}", find_links=[next_auth_wheel.parent])
     if backend == "sqlite":

@@ -7,9 +7,6 @@ the background and rejects bad input with a 4xx.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,22 +14,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from riso_test_support import stack
+
+from riso.testing import ServerProcess, clean_environ
 
 BIN = Path(sys.executable).parent
 SECRET = "starter-test-secret-key-0123456789abcdef"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(workdir: Path, db_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("CELERY_BROKER_URL", None)
-    env["RISO_AUTH_SECRET_KEY"] = SECRET
+    env = clean_environ(RISO_AUTH_SECRET_KEY=SECRET)
     if db_url:
         env["RISO_DB_URL"] = db_url
     return env
@@ -45,39 +36,12 @@ def server(
     tmp_path = tmp_path_factory.mktemp("starter")
     db_url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     env = _env(tmp_path, db_url)
-    upgrade = subprocess.run(
-        [BIN / "riso", "--app", "starter.main:app", "db", "upgrade"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert upgrade.returncode == 0, upgrade.stderr
+    stack.migrate(env, tmp_path)
     if db_url is None:
         assert (tmp_path / "riso.db").exists()  # the embedded default: a file in the cwd
-    port = _free_port()
-    proc = subprocess.Popen(
-        [BIN / "uvicorn", "starter.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"starter did not start: {proc.stderr.read() if proc.stderr else ''}"
-                )
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    argv = [str(BIN / "uvicorn"), "starter.main:app", "--host", "{host}", "--port", "{port}"]
+    with ServerProcess(argv, env=env, cwd=tmp_path, timeout=30) as started:
+        yield started.base_url
 
 
 def _login(client: httpx.Client, email: str, password: str) -> dict[str, str]:

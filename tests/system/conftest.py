@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-
-# tests/ is not a package (pytest runs with --import-mode=importlib): the
-# helpers module is imported from this folder.
-sys.path.insert(0, str(Path(__file__).parent))
-import system_stack as _stack
+from riso_test_support import stack as _stack
 
 #: Rate limits that fuzzing and the bad-input corpus cannot trip (the fault
 #: tests that check the limits start their own servers with the defaults).

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import system_stack as st
+from riso_test_support import stack as st
 
 SQL = "'; DROP TABLE notes; -- \" OR 1=1 /* \\ %s %(x)s ` $$"
 LONG = "x" * 100_000

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import system_stack as st
+from riso_test_support import stack as st
 
 from riso.testing import TcpProxy
 

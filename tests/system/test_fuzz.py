@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import system_stack as st
 from hypothesis import HealthCheck, given, settings
+from riso_test_support import stack as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 EXAMPLES = int(os.environ.get("RISO_FUZZ_EXAMPLES", "15"))

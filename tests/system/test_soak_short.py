@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import system_stack as st
+from riso_test_support import stack as st
 
 ROOT = Path(__file__).resolve().parents[2]
 

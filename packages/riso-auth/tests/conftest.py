@@ -1,78 +1,18 @@
-"""Apps with riso-db + riso-auth on a real database, and an HTTP client through the ASGI stack."""
+"""Fixtures for riso-auth's tests: a database on each engine, an app factory, an email.
+
+The helpers behind them (``make_app``, ``serve``, ``register_and_login``...)
+are in ``riso_test_support.auth``.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
-
-import riso
-import riso_auth
-import riso_db
-
-SECRET = "test-secret-" + "x" * 40
-
-
-def migrate(app: FastAPI) -> None:
-    """Create riso-auth's tables through riso-db's migrations."""
-    upgrade = getattr(riso_db, "upgrade", None)
-    if upgrade is None:  # riso-db without the public name yet
-        from riso_db._migrations._runner import upgrade
-    upgrade(app)
-
-
-def make_app(db_url: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> FastAPI:
-    """An app with db + auth and a few endpoints of its own; tables migrated."""
-    monkeypatch.setenv("RISO_DB_URL", db_url)
-    monkeypatch.setenv("RISO_AUTH_SECRET_KEY", SECRET)
-    for key, value in env.items():
-        monkeypatch.setenv(f"RISO_AUTH_{key.upper()}", value)
-    app = FastAPI()
-    riso.include(app, features=[riso_db.feature, riso_auth.feature])
-
-    @app.get("/plain")
-    async def plain() -> dict[str, str]:
-        return {"ok": "yes"}
-
-    @app.get("/whoami")
-    async def whoami(user: riso_auth.OptionalUser) -> dict[str, Any]:
-        return {"id": user.id if user else None}
-
-    @app.get("/items", dependencies=[riso_auth.require_scopes("items:read")])
-    async def items() -> list[str]:
-        return ["a"]
-
-    @app.post("/items")
-    async def add_item(
-        user: Annotated[riso_auth.Principal, riso_auth.require_scopes("items:write")],
-    ) -> dict[str, int]:
-        return {"by": user.id}
-
-    @app.get("/admin")
-    async def admin(user: riso_auth.SuperUser) -> dict[str, int]:
-        return {"id": user.id}
-
-    @app.get("/verified")
-    async def verified(user: riso_auth.VerifiedUser) -> dict[str, int]:
-        return {"id": user.id}
-
-    migrate(app)
-    return app
-
-
-@asynccontextmanager
-async def serve(app: FastAPI, client: str = "10.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and talk HTTP to it through the ASGI stack."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(client, 1234))
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
-            yield c
+from riso_test_support.auth import AppFactory, make_app
 
 
 @pytest.fixture
@@ -93,35 +33,6 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def email() -> str:
     return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
-PASSWORD = "correct horse battery staple"
-
-
-async def register_and_login(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD, scope: str = ""
-) -> dict[str, Any]:
-    r = await client.post("/auth/register", json={"email": email, "password": password})
-    assert r.status_code == 201, r.text
-    return await login(client, email, password, scope)
-
-
-async def login(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD, scope: str = ""
-) -> dict[str, Any]:
-    r = await client.post(
-        "/auth/token", data={"username": email, "password": password, "scope": scope}
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-AppFactory = Callable[..., FastAPI]
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from riso_test_support.auth import PASSWORD, AppFactory, bearer, login, register_and_login, serve
 from sqlalchemy import select
 
 import riso_auth
-
-from .conftest import PASSWORD, AppFactory, bearer, login, register_and_login, serve
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from riso_test_support.auth import AppFactory, bearer, register_and_login, serve
+from riso_test_support.forgery import HS_CASES, RS_CASES, Keys, claims, make_keys
 from starlette.requests import Request
 
 import riso_auth
-
-from .conftest import AppFactory, bearer, register_and_login, serve
-from .forgery import HS_CASES, RS_CASES, Keys, claims, make_keys
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .conftest import PASSWORD, AppFactory, bearer, login, register_and_login, serve
+from riso_test_support.auth import PASSWORD, AppFactory, bearer, login, register_and_login, serve
 
 
 async def test_register_login_me_refresh_logout(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
+from riso_test_support.auth import SECRET, AppFactory, serve
 from sqlalchemy import select
 
 import riso
@@ -20,8 +21,6 @@ from riso._cli_support import CliState
 from riso_auth._checks import check_settings
 from riso_auth._cli import cli
 from riso_auth._settings import AuthSettings
-
-from .conftest import SECRET, AppFactory, serve
 
 
 def test_all_is_complete() -> None:
@@ -215,7 +214,7 @@ def cli_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RISO_DB_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("RISO_AUTH_SECRET_KEY", SECRET)
     _write_app(tmp_path)
-    from .conftest import migrate
+    from riso_test_support.auth import migrate
 
     app = FastAPI()
     riso.include(app, features=[riso_db.feature, riso_auth.feature])

@@ -11,13 +11,12 @@ from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
+from riso_test_support.auth import AppFactory, bearer, login, register_and_login, serve
 from sqlalchemy import select
 
 import riso_auth
 from riso_auth._passwords import PasswordService
 from riso_auth._settings import AuthSettings
-
-from .conftest import AppFactory, bearer, login, register_and_login, serve
 
 LONG = "Z" * 60 + "ab" * 20  # 100 ASCII bytes
 

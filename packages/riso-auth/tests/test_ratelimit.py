@@ -5,14 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+from riso_test_support.auth import PASSWORD, AppFactory, serve
 from sqlalchemy import func, select
 from starlette.requests import HTTPConnection
 
 import riso_auth
 from riso_auth._ratelimit import client_address
 from riso_auth._settings import AuthSettings, Rate
-
-from .conftest import PASSWORD, AppFactory, serve
 
 #: the HTTP tests use day-long windows, so that none straddles a window boundary
 DAY = 86400

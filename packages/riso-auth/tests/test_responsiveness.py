@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from riso_test_support.auth import PASSWORD, SECRET, migrate
 
 import riso
 import riso_auth
 import riso_db
-
-from .conftest import PASSWORD, SECRET, migrate
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base: str) -> bool:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(base + "/plain", timeout=1).status_code == 200:
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from riso.testing import ServerProcess
 
 
 @pytest.fixture
@@ -66,38 +45,10 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         )
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    proc, base = None, ""
-    for _ in range(3):  # a free port can be taken before uvicorn binds it: try another
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "srvapp:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=tmp_path,
-        )
-        base = f"http://127.0.0.1:{port}"
-        if _wait_ready(proc, base):
-            break
-        proc.terminate()
-        proc.wait(timeout=10)
-    else:
-        pytest.fail("uvicorn did not start on a free loopback port")
-    assert proc is not None
-    try:
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    argv = [sys.executable, "-m", "uvicorn", "srvapp:app"]
+    argv += ["--host", "{host}", "--port", "{port}", "--log-level", "warning"]
+    with ServerProcess(argv, env=env, cwd=tmp_path, ready_path="/plain", timeout=60) as server:
+        yield server.base_url
 
 
 async def test_plain_endpoint_answers_during_16_logins(server: str) -> None:

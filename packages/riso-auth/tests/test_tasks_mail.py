@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from riso_test_support.auth import PASSWORD, SECRET, migrate, register_and_login, serve
 
 import riso
 import riso_auth
 import riso_db
-
-from .conftest import PASSWORD, SECRET, migrate, register_and_login, serve
 
 riso_tasks = pytest.importorskip("riso_tasks")
 

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from riso_test_support.forgery import HS_CASES, RS_CASES, Keys, claims, make_keys
 
 from riso_auth._exceptions import AuthConfigError, InvalidTokenError
 from riso_auth._settings import AuthSettings
 from riso_auth._tokens import TokenService
-
-from .forgery import HS_CASES, RS_CASES, Keys, claims, make_keys
 
 SECRET = "s" * 40
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from riso.testing import clean_environ
+
 RISO = shutil.which("riso", path=str(Path(sys.executable).parent))
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -80,7 +82,7 @@ def run(project: Path) -> Run:
     extra_path = (project.parent / "pythonpath").read_text()
 
     def _run(*args: str, cwd: Path = project, **env: str) -> subprocess.CompletedProcess[str]:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
+        environ = clean_environ()
         environ["PYTHONPATH"] = extra_path
         environ.update(env)
         assert RISO is not None, "the riso console script is not installed"

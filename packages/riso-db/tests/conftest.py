@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from fastapi import FastAPI
 
 import riso
 import riso_db
+from riso.testing import fresh_database
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -32,44 +32,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _fresh_postgres(server_url: str) -> Iterator[str]:
-    import psycopg
-
-    admin = server_url.rsplit("/", 1)[0] + "/postgres"
-    name = f"riso_db_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _fresh_mariadb() -> Iterator[str]:
-    import pymysql
-
-    name = f"riso_db_{uuid.uuid4().hex[:12]}"
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}`")
-        yield f"mysql://root@127.0.0.1:3306/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
-
-
 def fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A new empty database of ``kind`` for one test."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
-    elif kind == "postgresql":
-        yield from _fresh_postgres(request.getfixturevalue("postgres_url"))
     else:
-        request.getfixturevalue("mariadb_url")  # skips, or fails under CI, when down
-        yield from _fresh_mariadb()
+        server = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mariadb_url")
+        with fresh_database(server) as url:
+            yield url
 
 
 @pytest.fixture(params=BACKENDS)

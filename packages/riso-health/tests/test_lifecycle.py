@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from riso_test_support.asgi import Lifespan
 
 import riso
 import riso_health
@@ -53,7 +54,7 @@ async def statuses(app: FastAPI) -> dict[str, int]:
         return {path: (await c.get(path)).status_code for path in ("/health", "/ready", "/startup")}
 
 
-async def test_probes_through_startup_running_and_shutdown(Lifespan: Any) -> None:
+async def test_probes_through_startup_running_and_shutdown() -> None:
     gates = Gates()
     app = build(gates)
     registry = riso.registry(app)
@@ -94,7 +95,7 @@ async def test_probes_through_startup_running_and_shutdown(Lifespan: Any) -> Non
 
 
 async def test_details_say_why_readiness_fails_during_shutdown(
-    monkeypatch: pytest.MonkeyPatch, Lifespan: Any
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RISO_HEALTH_DETAILS", "always")
     gates = Gates()

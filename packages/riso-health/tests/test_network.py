@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from riso_test_support.network import pg_select_one
 
 import riso
 import riso_health
@@ -90,7 +91,6 @@ def test_health_stays_200_and_ready_503_while_the_database_refuses_connections(
     monkeypatch: pytest.MonkeyPatch,
     serve: Callable[[FastAPI], str],
     closed_port: int,
-    pg_select_one: Callable[..., Awaitable[None]],
 ) -> None:
     monkeypatch.setenv("RISO_HEALTH_DETAILS", "always")
 
@@ -110,7 +110,6 @@ def test_ready_follows_a_real_postgresql_going_away_and_coming_back(
     monkeypatch: pytest.MonkeyPatch,
     serve: Callable[[FastAPI], str],
     pg_proxy: Any,
-    pg_select_one: Callable[..., Awaitable[None]],
 ) -> None:
     monkeypatch.setenv("RISO_HEALTH_CACHE_TTL", "0")
     proxy, database_name = pg_proxy

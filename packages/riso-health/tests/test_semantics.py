@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from riso_test_support.asgi import Lifespan
 
 import riso
 import riso_health
@@ -282,7 +283,7 @@ async def test_status_is_exported_as_a_prometheus_gauge(monkeypatch: pytest.Monk
 
 
 async def test_loop_lag_check_measures_a_blocked_loop_and_fails_liveness(
-    monkeypatch: pytest.MonkeyPatch, Lifespan: Any
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RISO_HEALTH_LOOP_LAG_MAX", "0.1")
     monkeypatch.setenv("RISO_HEALTH_LOOP_LAG_INTERVAL", "0.05")

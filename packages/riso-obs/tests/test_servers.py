@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +16,8 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from riso.testing import clean_environ, free_port
 
 APP = textwrap.dedent(
     """
@@ -62,17 +62,11 @@ SECRET_TOKEN = "tok-uvicorn-never-logged"
 SECRET_PASSWORD = "pw-uvicorn-never-logged"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def server_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RISO_", "OTEL_", "PROMETHEUS_")) and k != "WEB_CONCURRENCY"
+        for k, v in clean_environ().items()
+        if not k.startswith("PROMETHEUS_") and k != "WEB_CONCURRENCY"
     }
     env.update(extra)
     return env

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import riso
 import riso_obs
+from riso.testing import clean_environ
 from riso_obs import _tracing
 
 
@@ -199,7 +199,7 @@ def test_console_exporter_and_service_name_from_otel_variables() -> None:
             client.get("/items/1")
         """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISO_", "OTEL_"))}
+    env = clean_environ()
     env |= {
         "OTEL_TRACES_EXPORTER": "console",
         "OTEL_SERVICE_NAME": "svc-from-env",

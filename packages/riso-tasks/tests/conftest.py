@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+import riso_tasks_testapp
+from riso_test_support.tasks import WorkerProcess
+from riso_test_support.workers import redis_db
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import riso_tasks_testapp  # noqa: E402
-from riso_tasks_helpers import WorkerProcess  # noqa: E402
-
-from riso.testing import TcpProxy  # noqa: E402
+from riso.testing import TcpProxy
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +29,10 @@ def _reset_state() -> Iterator[None]:
 
 @pytest.fixture
 def redis_db1(redis_url: str) -> Iterator[str]:
-    """Redis database 1, for brokers, results and task records of one test."""
+    """Redis database 1 (2, 3... on further xdist workers): brokers, results, task records."""
     import redis
 
-    url = f"{redis_url.rstrip('/')}/1"
+    url = f"{redis_url.rstrip('/')}/{redis_db(1)}"
     yield url
     client = redis.Redis.from_url(url)
     client.close()

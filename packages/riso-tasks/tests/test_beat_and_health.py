@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +11,10 @@ from pathlib import Path
 import anyio
 import pytest
 import riso_tasks_testapp
-from riso_tasks_helpers import HERE, RISO, WorkerProcess
+from riso_test_support.network import closed_port
+from riso_test_support.tasks import HERE, RISO, WorkerProcess
 
+from riso.testing import clean_environ
 from riso_tasks._feature import check_broker, check_workers
 
 
@@ -25,8 +25,7 @@ def beat_process(
     started: list[subprocess.Popen[str]] = []
 
     def start(env: dict[str, str]) -> subprocess.Popen[str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
-        full_env.update(env)
+        full_env = clean_environ(**env)
         proc = subprocess.Popen(
             [str(RISO), "--app", "riso_tasks_testapp:app", "tasks", "beat",
              "--schedule", str(tmp_path / "beat-schedule"), "--loglevel", "INFO"],
@@ -59,12 +58,6 @@ def test_beat_sends_the_schedule_from_settings_to_a_real_worker(
     worker = start_worker(env, "--pool", "solo")
     beat_process(env)
     worker.wait_for(r"adding 40 and 2", timeout=60)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_health_checks_with_a_real_worker_and_a_dead_broker(

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 
 import pytest
-from riso_tasks_helpers import HERE, RISO, WorkerProcess
+from riso_test_support.tasks import HERE, RISO, WorkerProcess
+
+from riso.testing import clean_environ
 
 
 def riso_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
-    full_env.update(env or {})
+    full_env = clean_environ(**(env or {}))
     return subprocess.run(
         [str(RISO), "--app", "riso_tasks_testapp:app", *args],
         cwd=HERE,

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from riso_tasks_helpers import WorkerProcess, make_app
+from riso_test_support.tasks import WorkerProcess, make_app
 
 import riso_tasks
 

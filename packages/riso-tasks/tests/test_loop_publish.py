@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 import riso_tasks_testapp
-from riso_tasks_helpers import WorkerProcess, make_app, serving
+from riso_test_support.tasks import WorkerProcess, make_app, serving
 
 import riso
 import riso_tasks

@@ -13,7 +13,7 @@ import pytest
 import redis
 import riso_tasks_testapp
 from fastapi import FastAPI
-from riso_tasks_helpers import WorkerProcess, make_app, serving
+from riso_test_support.tasks import WorkerProcess, make_app, serving
 
 import riso_tasks
 from riso.testing import TcpProxy

@@ -6,9 +6,6 @@ Every process started here is stopped in a ``finally``; nothing outlives the
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,24 +16,17 @@ from pathlib import Path
 
 import httpx
 
+from riso.testing import ServerProcess, clean_environ
+
 BIN = Path(sys.executable).parent
 SECRET = "system-test-secret-key-0123456789abcdef"
 APP = "starter.main:app"
 REDIS_DB = 5  # riso's system tests own this Redis database number
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stack_env(db_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
     """The environment of a starter on real services (no other RISO_* leaks in)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISO_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("CELERY_BROKER_URL", None)
-    env.update(
+    env = clean_environ(
         RISO_AUTH_SECRET_KEY=SECRET,
         RISO_DB_URL=db_url,
         RISO_DB_CONNECT_TIMEOUT="1",
@@ -58,72 +48,32 @@ def migrate(env: Mapping[str, str], cwd: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"{url} never answered:\n{log.read_text()[-4000:]}")
-        time.sleep(0.1)
-
-
 @contextmanager
 def server(env: Mapping[str, str], cwd: Path, *, workers: int = 1) -> Iterator[Server]:
     """uvicorn serving the starter on a free loopback port."""
-    port = free_port()
-    log = cwd / f"uvicorn-{port}.log"
-    command = [BIN / "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port)]
+    command = [str(BIN / "uvicorn"), APP, "--host", "{host}", "--port", "{port}"]
     if workers > 1:
         command += ["--workers", str(workers)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=out, stderr=out)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health", proc, log)
-        yield Server(base, proc, log)
-    finally:
-        _stop(proc)
+    log = cwd / f"uvicorn-{uuid.uuid4().hex[:6]}.log"
+    with ServerProcess(command, env=env, cwd=cwd, log_path=log, timeout=30) as proc:
+        yield Server(proc.base_url, proc.proc, log)
 
 
 @contextmanager
 def worker(env: Mapping[str, str], cwd: Path, *, pool: str = "prefork") -> Iterator[Worker]:
     """A real ``riso tasks worker`` (one process) consuming the starter's queue."""
     log = cwd / f"worker-{uuid.uuid4().hex[:6]}.log"
-    command = [BIN / "riso", "--app", APP, "tasks", "worker", "-c", "1", "-P", pool]
+    command = [str(BIN / "riso"), "--app", APP, "tasks", "worker", "-c", "1", "-P", pool]
     command += ["-l", "INFO", "-n", f"sys-{uuid.uuid4().hex[:6]}@%h"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=dict(env), stdout=out, stderr=out, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while b"ready." not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"worker never became ready:\n{log.read_text()[-4000:]}")
-            time.sleep(0.1)
-        yield Worker(proc, log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+    with ServerProcess(
+        command,
+        env=env,
+        cwd=cwd,
+        log_path=log,
+        ready=lambda started: "ready." in started.log_text(),
+        timeout=30,
+    ) as proc:
+        yield Worker(proc.proc, log)
 
 
 class Server:
