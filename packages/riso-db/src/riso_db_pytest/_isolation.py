@@ -1,0 +1,85 @@
+"""Putting an app under test on the shared connection: migrated once, rolled back per test."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from riso_db._database import Database, database
+from riso_db_pytest._shared import SharedConnection
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+_SHARED = pytest.StashKey[dict[str, SharedConnection]]()
+
+
+def run_in_new_loop(make: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine to the end on a new event loop in a thread (a loop may be running here)."""
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(_awaited(make)))
+        except BaseException as exc:  # handed back to the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="riso-db-pytest")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0] if result else None
+
+
+async def _awaited(make: Callable[[], Awaitable[Any]]) -> Any:
+    return await make()
+
+
+def shared_for(config: pytest.Config, app: FastAPI) -> SharedConnection:
+    """The shared connection of the app's database, the app's engines pointed at it.
+
+    The first time a database is seen, every migration tree of the app (its
+    features' and its own) is upgraded on it, through the app's own engines.
+    """
+    registry = config.stash.get(_SHARED, None)
+    if registry is None:
+        registry = config.stash[_SHARED] = {}
+        config.add_cleanup(lambda: _close_all(registry))
+    db = database(app)
+    key = db.urls.sync_url.render_as_string(hide_password=False)
+    shared = registry.get(key)
+    if shared is None:
+        from riso_db import upgrade
+
+        upgrade(app)
+        shared = registry[key] = SharedConnection(db.urls, busy_timeout=db.settings.connect_timeout)
+    _point_at(db, shared)
+    return shared
+
+
+def _point_at(db: Database, shared: SharedConnection) -> None:
+    # riso_db_pytest ships in riso-db: it may set the Database's engines itself
+    if db._engine is shared.async_engine and db._sync_engine is shared.sync_engine:
+        return
+    old_async, old_sync = db._engine, db._sync_engine
+    db._engine, db._sync_engine = shared.async_engine, shared.sync_engine
+    db._sessionmaker = None
+    db._sync_sessionmaker = None
+    if old_sync is not None and old_sync is not shared.sync_engine:
+        old_sync.dispose()
+    if old_async is not None and old_async is not shared.async_engine:
+        run_in_new_loop(old_async.dispose)
+
+
+def _close_all(registry: dict[str, SharedConnection]) -> None:
+    for shared in registry.values():
+        if shared.async_raw is not None:
+            run_in_new_loop(shared.close_async)
+        shared.close()
+    registry.clear()
