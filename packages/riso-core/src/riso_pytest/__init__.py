@@ -8,6 +8,7 @@
 - ``async_client``: an ``httpx.AsyncClient`` over ``ASGITransport``, lifespan
   running (pytest-asyncio in auto mode, or anyio's plugin).
 - markers ``unit``, ``integration``, ``e2e``, ``slow``.
+- ``blocking(make)``: await ``make()`` from sync code (for other plugins' helpers).
 
 The settings the installed plugins need (``pytest_riso_test_environ``) are put
 in ``os.environ`` when pytest starts, before any test module imports the app,
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from riso_pytest import _environ
+from riso_pytest._blocking import blocking
 
 if TYPE_CHECKING:
     import httpx
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "app",
     "async_client",
+    "blocking",
     "client",
     "pytest_addhooks",
     "pytest_addoption",

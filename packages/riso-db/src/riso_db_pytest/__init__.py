@@ -63,7 +63,8 @@ def riso_db_url(pytestconfig: pytest.Config) -> str:
 @pytest.fixture
 def riso_db(riso_app: FastAPI, pytestconfig: pytest.Config) -> Iterator[SharedConnection]:
     """The app's database for this test: one connection, rolled back at the end."""
-    from riso_db_pytest._isolation import run_in_new_loop, shared_for
+    from riso_db_pytest._isolation import shared_for
+    from riso_pytest import blocking
 
     shared = shared_for(pytestconfig, riso_app)
     shared.begin()
@@ -72,7 +73,7 @@ def riso_db(riso_app: FastAPI, pytestconfig: pytest.Config) -> Iterator[SharedCo
     finally:
         shared.rollback()
         if shared.dialect == "mysql":
-            run_in_new_loop(shared.rollback_async)
+            blocking(shared.rollback_async)
 
 
 @pytest.fixture(autouse=True)

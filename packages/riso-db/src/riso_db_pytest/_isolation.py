@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from riso_db._database import Database, database
 from riso_db_pytest._shared import SharedConnection
+from riso_pytest import blocking
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 _SHARED = pytest.StashKey[dict[str, SharedConnection]]()
-
-
-def run_in_new_loop(make: Callable[[], Awaitable[Any]]) -> Any:
-    """Run a coroutine to the end on a new event loop in a thread (a loop may be running here)."""
-    result: list[Any] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(_awaited(make)))
-        except BaseException as exc:  # handed back to the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name="riso-db-pytest")
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result[0] if result else None
-
-
-async def _awaited(make: Callable[[], Awaitable[Any]]) -> Any:
-    return await make()
 
 
 def shared_for(config: pytest.Config, app: FastAPI) -> SharedConnection:
@@ -74,12 +49,12 @@ def _point_at(db: Database, shared: SharedConnection) -> None:
     if old_sync is not None and old_sync is not shared.sync_engine:
         old_sync.dispose()
     if old_async is not None and old_async is not shared.async_engine:
-        run_in_new_loop(old_async.dispose)
+        blocking(old_async.dispose)
 
 
 def _close_all(registry: dict[str, SharedConnection]) -> None:
     for shared in registry.values():
         if shared.async_raw is not None:
-            run_in_new_loop(shared.close_async)
+            blocking(shared.close_async)
         shared.close()
     registry.clear()

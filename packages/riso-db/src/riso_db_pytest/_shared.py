@@ -48,6 +48,8 @@ class _Savepoints:
         # rollback become no-ops on this engine (its own dialect instance).
         engine.dialect.do_commit = _no_op  # type: ignore[method-assign]
         engine.dialect.do_rollback = _no_op  # type: ignore[method-assign]
+        # the app's lifespan disposes its engines at shutdown: the connection lives on
+        engine.dialect.do_close = _no_op  # type: ignore[method-assign]
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
