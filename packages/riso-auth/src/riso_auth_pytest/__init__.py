@@ -76,7 +76,7 @@ def auth_client(
     """``client``, signed in as a fresh verified user (``auth_client.user``)."""
     user = make_user(is_verified=True)
     client.headers.update(auth_headers(user))
-    client.user = user  # type: ignore[attr-defined]
+    client.user = user
     return client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
@@ -25,7 +26,10 @@ def _need_httpx() -> None:
 def sync_client(app: FastAPI) -> Iterator[TestClient]:
     """Starlette's ``TestClient``, entered: startup ran, shutdown runs at exit."""
     _need_httpx()
-    from starlette.testclient import TestClient
+    with warnings.catch_warnings():
+        # recent Starlette deprecates httpx for TestClient in favour of httpx2; either works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from starlette.testclient import TestClient
 
     with TestClient(app, base_url=BASE_URL) as client:
         yield client

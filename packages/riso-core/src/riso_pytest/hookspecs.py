@@ -6,7 +6,7 @@ import pytest
 
 
 @pytest.hookspec
-def pytest_riso_test_environ(config: pytest.Config) -> dict[str, str] | None:  # type: ignore[empty-body]
+def pytest_riso_test_environ(config: pytest.Config) -> dict[str, str] | None:
     """Environment variables the app must see when it is imported under test.
 
     Called once per session (per xdist worker); the values are applied to

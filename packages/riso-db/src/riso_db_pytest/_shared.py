@@ -46,10 +46,10 @@ class _Savepoints:
     def install(self, engine: Engine) -> None:
         # Nothing the app does may end the outer transaction: the DBAPI's commit and
         # rollback become no-ops on this engine (its own dialect instance).
-        engine.dialect.do_commit = _no_op  # type: ignore[method-assign]
-        engine.dialect.do_rollback = _no_op  # type: ignore[method-assign]
+        engine.dialect.do_commit = _no_op  # type: ignore[method-assign,assignment]
+        engine.dialect.do_rollback = _no_op  # type: ignore[method-assign,assignment]
         # the app's lifespan disposes its engines at shutdown: the connection lives on
-        engine.dialect.do_close = _no_op  # type: ignore[method-assign]
+        engine.dialect.do_close = _no_op  # type: ignore[method-assign,assignment]
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
@@ -146,7 +146,7 @@ class SharedConnection:
 
                 self.async_raw = psycopg.AsyncConnection(self._raw.pgconn)
             else:
-                import aiomysql
+                import aiomysql  # type: ignore[import-untyped]
 
                 url = self.urls.sync_url
                 self.async_raw = await aiomysql.connect(
