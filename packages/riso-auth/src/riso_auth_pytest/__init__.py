@@ -48,13 +48,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_riso_test_environ(config: pytest.Config) -> dict[str, str]:
-    environ = {
+    # a value the user set for the run wins (RISO_AUTH_INSECURE_TEST_HASHING=false
+    # measures the suite with the production parameters)
+    defaults = {
         "RISO_AUTH_RATE_LIMIT_ENABLED": "false",
         "RISO_AUTH_INSECURE_TEST_HASHING": "true",
+        "RISO_AUTH_SECRET_KEY": TEST_SECRET_KEY,
     }
-    if not os.environ.get("RISO_AUTH_SECRET_KEY"):
-        environ["RISO_AUTH_SECRET_KEY"] = TEST_SECRET_KEY
-    return environ
+    return {key: value for key, value in defaults.items() if not os.environ.get(key)}
 
 
 @pytest.fixture
