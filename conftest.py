@@ -9,9 +9,10 @@ drop it afterwards, so concurrent runs never share tables.
 
 Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) every worker
 is a session of its own: its own databases, temporary directories and free
-ports, and Redis database numbers shifted per worker
-(``riso_test_support.workers``). Folders whose tests share one thing built
-once per session are kept on one worker (``XDIST_GROUPS``) and sent first.
+ports (``riso.testing.free_port``; ``ServerProcess`` retries on a taken one),
+unique queue names and key prefixes. Folders whose tests share a Redis
+database or something built once per session stay on one worker
+(``XDIST_GROUPS``).
 """
 
 from __future__ import annotations
@@ -94,12 +95,15 @@ def _clean_riso_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 ROOT = Path(__file__).resolve().parent
 
-#: tests that must share one xdist worker (path prefix -> group), heaviest first
+#: tests that must share one xdist worker: path prefix -> group
 XDIST_GROUPS = {
     # one starter stack (uvicorn + worker) per session, on Redis database 5
     "tests/system/": "system",
     # wheels built once into .cache/wheels, venvs installed from them
     "tests/install/": "install",
+    # real workers on Redis database 1 (tests name it, and kombu's unacked
+    # messages are per database): one test at a time
+    "packages/riso-tasks/": "tasks",
     # the starter served once per engine (module-scoped), not once per worker
     "tests/starter/": "starter",
     # every package built once into dist/
@@ -107,22 +111,25 @@ XDIST_GROUPS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the grouped folders for ``--dist loadgroup`` and run them first.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``, grouping by ``XDIST_GROUPS`` (or an ``@group`` node id suffix).
 
-    The groups are the longest units of work: started first, they run beside
-    the rest instead of after it. Within and outside them, order is kept.
+    xdist 3.8 marks a test's group by rewriting its node id, which pytest 9.2
+    no longer lets it do (pytest-dev/pytest-xdist#1386): every test would run
+    alone. The controller groups by path instead; groups go out largest first.
     """
-    rank = {group: index for index, group in enumerate(XDIST_GROUPS.values())}
-    ranked: list[tuple[int, int, pytest.Item]] = []
-    for position, item in enumerate(items):
-        path = item.path.relative_to(ROOT).as_posix() if item.path.is_relative_to(ROOT) else ""
-        group = next((g for prefix, g in XDIST_GROUPS.items() if path.startswith(prefix)), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-        ranked.append((rank.get(group or "", len(rank)), position, item))
-    items[:] = [item for _, _, item in sorted(ranked, key=lambda entry: entry[:2])]
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return nodeid.rsplit("@", 1)[1]
+            return next((g for p, g in XDIST_GROUPS.items() if nodeid.startswith(p)), nodeid)
+
+    return FolderGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

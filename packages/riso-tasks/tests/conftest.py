@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 import pytest
 import riso_tasks_testapp
 from riso_test_support.tasks import WorkerProcess
-from riso_test_support.workers import redis_db
 
 from riso.testing import TcpProxy
 
@@ -29,10 +28,10 @@ def _reset_state() -> Iterator[None]:
 
 @pytest.fixture
 def redis_db1(redis_url: str) -> Iterator[str]:
-    """Redis database 1 (2, 3... on further xdist workers): brokers, results, task records."""
+    """Redis database 1, for brokers, results and task records of one test."""
     import redis
 
-    url = f"{redis_url.rstrip('/')}/{redis_db(1)}"
+    url = f"{redis_url.rstrip('/')}/1"
     yield url
     client = redis.Redis.from_url(url)
     client.close()

@@ -8,7 +8,6 @@ folders need live in the root ``conftest.py``.
 - ``asgi``: a client of an app with its lifespan running; driving a lifespan by hand.
 - ``network``: a listener that never answers, a refused port, ``SELECT 1`` over the wire.
 - ``processes``: a subprocess whose output is read line by line (``riso tasks worker``).
-- ``workers``: which pytest-xdist worker runs this process, and its Redis database.
 - ``auth``: apps with riso-db + riso-auth, registering and logging in through them.
 - ``forgery``: forged and malformed tokens.
 - ``tasks``: riso-tasks' test app under an environment, and its worker processes.
