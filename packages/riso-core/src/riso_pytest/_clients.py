@@ -28,7 +28,7 @@ def sync_client(app: FastAPI) -> Iterator[TestClient]:
     _need_httpx()
     with warnings.catch_warnings():
         # recent Starlette deprecates httpx for TestClient in favour of httpx2; either works
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*httpx2")
         from starlette.testclient import TestClient
 
     with TestClient(app, base_url=BASE_URL) as client:

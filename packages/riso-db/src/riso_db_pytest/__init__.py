@@ -11,7 +11,8 @@ imported only when a test asks for a fixture.
   upgraded on it before its first test.
 - Every test that uses the app (``client``, ``async_client``, ``db_session``...)
   runs in one transaction rolled back at its end: whatever the test, the
-  app's requests and riso-auth wrote, commits included, is gone.
+  app's requests and riso-auth wrote, commits included, is gone (SQLite and
+  PostgreSQL; MySQL/MariaDB is refused with a clear error for now).
 - ``db_session`` (async) and ``sync_db_session`` (sync): sessions on the same
   connection as the app, so each sees what the other wrote.
 - ``riso_db_url`` (session): the URL of the session's database.
@@ -64,23 +65,27 @@ def riso_db_url(pytestconfig: pytest.Config) -> str:
 def riso_db(riso_app: FastAPI, pytestconfig: pytest.Config) -> Iterator[SharedConnection]:
     """The app's database for this test: one connection, rolled back at the end."""
     from riso_db_pytest._isolation import shared_for
-    from riso_pytest import blocking
+    from riso_db_pytest._shared import UnsupportedTestDatabaseError
 
-    shared = shared_for(pytestconfig, riso_app)
+    try:
+        shared = shared_for(pytestconfig, riso_app)
+    except UnsupportedTestDatabaseError as exc:
+        pytest.fail(str(exc), pytrace=False)
     shared.begin()
     try:
         yield shared
     finally:
         shared.rollback()
-        if shared.dialect == "mysql":
-            blocking(shared.rollback_async)
 
 
 @pytest.fixture(autouse=True)
 def riso_db_isolation(request: pytest.FixtureRequest) -> None:
     """Every test that talks to the app runs in a transaction rolled back at its end."""
     if "riso_app" in request.fixturenames:
-        request.getfixturevalue("riso_db")
+        import riso
+
+        if "db" in riso.registry(request.getfixturevalue("riso_app")):  # riso-db is active
+            request.getfixturevalue("riso_db")
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ so whatever anyone committed is gone.
 
 On SQLite the async side (aiosqlite) and the sync side (sqlite3) wrap the same
 ``sqlite3`` connection; on PostgreSQL a ``psycopg.AsyncConnection`` and a
-``psycopg.Connection`` share one libpq connection. aiomysql and PyMySQL share
-no socket, so on MySQL/MariaDB the sync side has a connection of its own, in
-its own outer transaction (rolled back as well), which does not see what the
-async side has not committed... and nothing is committed before the test ends.
+``psycopg.Connection`` share one libpq connection. Both async drivers work from
+whichever event loop awaits them (the ``TestClient``'s, the test's), one at a
+time. aiomysql binds its connection to the loop that opened it and shares no
+socket with PyMySQL, so MySQL/MariaDB is not supported yet (a clear error).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ from sqlalchemy.pool import StaticPool
 from riso_db._url import DatabaseUrls
 
 _NAMES = itertools.count(1)
+
+
+class UnsupportedTestDatabaseError(RuntimeError):
+    """The test database's engine cannot be shared and rolled back (MySQL/MariaDB)."""
 
 
 class _Savepoints:
@@ -112,7 +116,6 @@ class SharedConnection:
         self.urls = urls
         self.dialect = urls.dialect
         self._savepoints = _Savepoints()
-        self._sync_savepoints = self._savepoints
         self._raw: Any = None
         self.async_raw: Any = None
         self._busy_timeout = busy_timeout
@@ -123,16 +126,17 @@ class SharedConnection:
 
             self._raw = psycopg.connect(_libpq_url(urls))
         else:
-            import pymysql
-
-            self._raw = _pymysql_connection(pymysql, urls)
-            self._sync_savepoints = _Savepoints()
+            raise UnsupportedTestDatabaseError(
+                "riso-db's pytest plugin cannot roll back tests on MySQL/MariaDB yet "
+                "(aiomysql connections are bound to one event loop): set RISO_TEST_DB_URL "
+                "to a postgresql:// server, or leave it unset for SQLite"
+            )
         self.sync_engine = _engine(create_engine, urls.sync_url, creator=lambda: self._raw)
         self.async_engine: AsyncEngine = _engine(
             create_async_engine, urls.async_url, async_creator=self._async_connection
         )
         self._savepoints.install(self.async_engine.sync_engine)
-        self._sync_savepoints.install(self.sync_engine)
+        self._savepoints.install(self.sync_engine)
 
     async def _async_connection(self) -> Any:
         if self.async_raw is None:
@@ -141,48 +145,28 @@ class SharedConnection:
 
                 # aiosqlite runs the shared sqlite3 connection in its own thread
                 self.async_raw = await aiosqlite.Connection(lambda: self._raw, 64)
-            elif self.dialect == "postgresql":
+            else:
                 import psycopg
 
                 self.async_raw = psycopg.AsyncConnection(self._raw.pgconn)
-            else:
-                import aiomysql  # type: ignore[import-untyped]
-
-                url = self.urls.sync_url
-                self.async_raw = await aiomysql.connect(
-                    host=url.host or "localhost",
-                    port=url.port or 3306,
-                    user=url.username or "root",
-                    password=url.password or "",
-                    db=url.database,
-                    charset="utf8mb4",
-                    autocommit=False,
-                )
         return self.async_raw
 
     # --- per test ------------------------------------------------------------
     def begin(self) -> None:
         """Open the outer transaction a test runs in."""
         self._savepoints.clear()
-        self._sync_savepoints.clear()
         if self.dialect == "sqlite":
             self._raw.execute("BEGIN")
-        # psycopg and PyMySQL begin one implicitly before the first statement
+        # psycopg begins one implicitly before the first statement
 
     def rollback(self) -> None:
         """Undo everything done since :meth:`begin`, commits included."""
         self._savepoints.clear()
-        self._sync_savepoints.clear()
         if self.dialect == "sqlite":
             if self._raw.in_transaction:
                 self._raw.execute("ROLLBACK")
         else:
             self._raw.rollback()
-
-    async def rollback_async(self) -> None:
-        """On MySQL/MariaDB: roll back the async side's own connection too."""
-        if self.dialect == "mysql" and self.async_raw is not None:
-            await self.async_raw.rollback()
 
     async def close_async(self) -> None:
         """Close the async side (aiosqlite's thread must end, or the process would wait)."""
@@ -192,8 +176,6 @@ class SharedConnection:
         if self.dialect == "sqlite":
             await raw.close()  # closes the shared sqlite3 connection too
             self._raw = None
-        elif self.dialect == "mysql":
-            raw.close()
         # psycopg: the libpq connection is closed with the sync side
 
     def close(self) -> None:
@@ -223,16 +205,3 @@ def _sqlite_connection(urls: DatabaseUrls, busy_timeout: float) -> sqlite3.Conne
 
 def _libpq_url(urls: DatabaseUrls) -> str:
     return urls.sync_url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _pymysql_connection(pymysql: Any, urls: DatabaseUrls) -> Any:
-    url = urls.sync_url
-    return pymysql.connect(
-        host=url.host or "localhost",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        database=url.database,
-        charset="utf8mb4",
-        autocommit=False,
-    )
