@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import riso
 from riso_db._database import Database, database
 from riso_db_pytest._shared import SharedConnection
 from riso_pytest import blocking
@@ -14,25 +15,33 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 _SHARED = pytest.StashKey[dict[str, SharedConnection]]()
+#: (database, active features, app folder) whose trees were upgraded this session
+_MIGRATED = pytest.StashKey[set[tuple[str, tuple[str, ...], str]]]()
 
 
 def shared_for(config: pytest.Config, app: FastAPI) -> SharedConnection:
     """The shared connection of the app's database, the app's engines pointed at it.
 
-    The first time a database is seen, every migration tree of the app (its
-    features' and its own) is upgraded on it, through the app's own engines.
+    The first time a database is seen with a given set of features (and app
+    folder), every migration tree of the app (its features' and its own) is
+    upgraded on it, through the app's own engines.
     """
     registry = config.stash.get(_SHARED, None)
     if registry is None:
         registry = config.stash[_SHARED] = {}
         config.add_cleanup(lambda: _close_all(registry))
+    migrated = config.stash.setdefault(_MIGRATED, set())
     db = database(app)
     key = db.urls.sync_url.render_as_string(hide_password=False)
-    shared = registry.get(key)
-    if shared is None:
+    features = tuple(sorted(info.name for info in riso.registry(app).active))
+    trees = (key, features, str(db.app_dir))
+    if trees not in migrated:
         from riso_db import upgrade
 
         upgrade(app)
+        migrated.add(trees)
+    shared = registry.get(key)
+    if shared is None:
         shared = registry[key] = SharedConnection(db.urls, busy_timeout=db.settings.connect_timeout)
     _point_at(db, shared)
     return shared
