@@ -38,6 +38,9 @@ T = TypeVar("T")
 BCRYPT_MAX_BYTES = 72
 #: how much nicer (lower priority) hashing threads run than the event loop
 HASH_THREAD_NICENESS = 5
+#: argon2id's cheapest parameters (time cost, memory cost in KiB, parallelism), for
+#: RISO_AUTH_INSECURE_TEST_HASHING (accepted under pytest only)
+TEST_ARGON2 = (1, 8, 1)
 
 
 def usable_cpus() -> int:
@@ -76,14 +79,19 @@ class PasswordService:
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
+        time_cost, memory_cost, parallelism = (
+            TEST_ARGON2
+            if settings.insecure_test_hashing
+            else (
+                settings.argon2_time_cost,
+                settings.argon2_memory_cost,
+                settings.argon2_parallelism,
+            )
+        )
         #: the pwdlib context; the first hasher is the current default
         self.context = PasswordHash(
             (
-                Argon2Hasher(
-                    time_cost=settings.argon2_time_cost,
-                    memory_cost=settings.argon2_memory_cost,
-                    parallelism=settings.argon2_parallelism,
-                ),
+                Argon2Hasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism),
                 BcryptHasher(),
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +112,9 @@ class AuthSettings(riso.Settings):
     argon2_parallelism: int = Field(default=1, ge=1, le=64)
     #: concurrent hashes at most (default: CPUs this process may use)
     hash_concurrency: int | None = Field(default=None, ge=1, le=256)
+    #: tests only: argon2id with the cheapest parameters it allows (riso-auth's pytest
+    #: plugin sets it); refused unless pytest runs with that plugin loaded
+    insecure_test_hashing: bool = False
 
     # --- accounts ------------------------------------------------------------
     allow_registration: bool = True
@@ -208,10 +212,22 @@ class AuthSettings(riso.Settings):
             raise ValueError("must start with '__Host-' so the cookie stays on this origin")
         return value
 
+    @field_validator("insecure_test_hashing")
+    @classmethod
+    def _only_under_pytest(cls, value: bool) -> bool:
+        if value and not under_pytest():
+            raise ValueError(
+                "is for test suites only: it is accepted while pytest runs with riso-auth's "
+                "plugin, never in a server; unset RISO_AUTH_INSECURE_TEST_HASHING"
+            )
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> AuthSettings:
         t, m = self.argon2_time_cost, self.argon2_memory_cost
-        if not any(m >= min_m and t >= min_t for min_m, min_t in OWASP_ARGON2):
+        if not self.insecure_test_hashing and not any(
+            m >= min_m and t >= min_t for min_m, min_t in OWASP_ARGON2
+        ):
             raise ValueError(
                 "RISO_AUTH_ARGON2_MEMORY_COST / RISO_AUTH_ARGON2_TIME_COST are below OWASP's "
                 "argon2id minimum (e.g. 19456 KiB with 2 iterations, or 47104 KiB with 1)"
@@ -248,6 +264,11 @@ class AuthSettings(riso.Settings):
     def rate(self, name: str) -> Rate:
         value: Any = getattr(self, f"rate_{name}")
         return Rate.parse(str(value))
+
+
+def under_pytest() -> bool:
+    """True inside a pytest run that loaded riso-auth's plugin (``riso_auth_pytest``)."""
+    return "pytest" in sys.modules and "riso_auth_pytest" in sys.modules
 
 
 def _split(value: str) -> list[str]:

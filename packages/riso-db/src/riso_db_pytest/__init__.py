@@ -1,43 +1,114 @@
-"""pytest fixtures for apps built on riso-db (registered through the ``pytest11`` entry point).
+"""riso-db's pytest plugin (``pytest11`` entry point): a fresh database, every test rolled back.
 
 Importing this module is cheap: SQLAlchemy, Alembic and the app's features are
 imported only when a test asks for a fixture.
 
-- ``riso_db_url`` (session): ``RISO_TEST_DB_URL``, else a temporary SQLite file.
-- ``riso_db_features`` (session): the features whose migrations ``db_engine`` applies;
-  every installed feature by default. Override it in a conftest to choose.
-- ``db_engine`` (session): a sync ``Engine`` on that database, every tree upgraded
-  once per session (features in dependency order, then the app's own when
-  ``RISO_DB_MIGRATIONS`` or ``./migrations`` holds revisions).
-- ``db_session`` (function): a sync ``Session`` whose work, commits included, is
-  rolled back after the test (it runs in a savepoint of an outer transaction).
+- The session's database: with ``RISO_TEST_DB_URL`` naming a server
+  (``postgresql://...`` or ``mysql://...``), a new database on it for the
+  session (one per pytest-xdist worker), dropped at the end; else a temporary
+  SQLite file. Its URL is given to the app as ``RISO_DB_URL`` before the app
+  is imported (see riso-core's plugin), and every migration tree of the app is
+  upgraded on it before its first test.
+- Every test that uses the app (``client``, ``async_client``, ``db_session``...)
+  runs in one transaction rolled back at its end: whatever the test, the
+  app's requests and riso-auth wrote, commits included, is gone (SQLite and
+  PostgreSQL; MySQL/MariaDB is refused with a clear error for now).
+- ``db_session`` (async) and ``sync_db_session`` (sync): sessions on the same
+  connection as the app, so each sees what the other wrote.
+- ``riso_db_url`` (session): the URL of the session's database.
+- ``riso_db_features`` and ``db_engine`` (session): a sync engine on that
+  database with the trees of ``riso_db_features`` upgraded, for suites without an app.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.orm import Session
+
+    from riso_db_pytest._shared import SharedConnection
+
+__all__ = [
+    "db_engine",
+    "db_session",
+    "pytest_riso_test_environ",
+    "riso_db",
+    "riso_db_features",
+    "riso_db_isolation",
+    "riso_db_url",
+    "sync_db_session",
+]
+
+
+def pytest_riso_test_environ(config: pytest.Config) -> dict[str, str]:
+    from riso_db_pytest._databases import session_database_url
+
+    return {"RISO_DB_URL": session_database_url(config)}
 
 
 @pytest.fixture(scope="session")
-def riso_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The test database: ``RISO_TEST_DB_URL``, else a new SQLite file."""
-    configured = os.environ.get("RISO_TEST_DB_URL")
-    if configured:
-        return configured
-    return f"sqlite:///{tmp_path_factory.mktemp('riso_db') / 'test.db'}"
+def riso_db_url(pytestconfig: pytest.Config) -> str:
+    """The session's test database (fresh on ``RISO_TEST_DB_URL``'s server, else SQLite)."""
+    from riso_db_pytest._databases import session_database_url
+
+    return session_database_url(pytestconfig)
+
+
+@pytest.fixture
+def riso_db(riso_app: FastAPI, pytestconfig: pytest.Config) -> Iterator[SharedConnection]:
+    """The app's database for this test: one connection, rolled back at the end."""
+    from riso_db_pytest._isolation import shared_for
+    from riso_db_pytest._shared import UnsupportedTestDatabaseError
+
+    try:
+        shared = shared_for(pytestconfig, riso_app)
+    except UnsupportedTestDatabaseError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    shared.begin()
+    try:
+        yield shared
+    finally:
+        shared.rollback()
+
+
+@pytest.fixture(autouse=True)
+def riso_db_isolation(request: pytest.FixtureRequest) -> None:
+    """Every test that talks to the app runs in a transaction rolled back at its end."""
+    if "riso_app" in request.fixturenames:
+        import riso
+
+        if "db" in riso.registry(request.getfixturevalue("riso_app")):  # riso-db is active
+            request.getfixturevalue("riso_db")
+
+
+@pytest.fixture
+async def db_session(riso_db: SharedConnection) -> AsyncIterator[AsyncSession]:
+    """An ``AsyncSession`` on the app's connection; its commits are rolled back after the test."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with AsyncSession(riso_db.async_engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def sync_db_session(riso_db: SharedConnection) -> Iterator[Session]:
+    """A sync ``Session`` on the app's connection; its commits are rolled back after the test."""
+    from sqlalchemy.orm import Session
+
+    with Session(riso_db.sync_engine, expire_on_commit=False) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")
 def riso_db_features() -> list[Any]:
-    """Every installed riso feature; override to migrate only some."""
+    """Every installed riso feature; override to migrate only some (``db_engine``)."""
     from riso_db._compat import installed_features
 
     return [load() for _module, load in installed_features()]
@@ -45,7 +116,7 @@ def riso_db_features() -> list[Any]:
 
 @pytest.fixture(scope="session")
 def db_engine(riso_db_url: str, riso_db_features: list[Any]) -> Iterator[Engine]:
-    """A sync engine on the test database, with every migration tree at its head."""
+    """A sync engine on the test database, with the trees of ``riso_db_features`` at their head."""
     from fastapi import FastAPI
 
     import riso
@@ -61,21 +132,3 @@ def db_engine(riso_db_url: str, riso_db_features: list[Any]) -> Iterator[Engine]
         upgrade_trees(db, all_trees(app))
     yield db.sync_engine
     db.sync_engine.dispose()
-
-
-@pytest.fixture
-def db_session(db_engine: Engine) -> Iterator[Session]:
-    """A session rolled back after the test, whatever it committed."""
-    from sqlalchemy.orm import Session
-
-    connection = db_engine.connect()
-    transaction = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    try:
-        yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
