@@ -155,18 +155,11 @@ class PrincipalStore:
         return principal
 
     async def _lookup_in(self, session: AsyncSession, stmt: Select[Any]) -> Row[Any] | None:
-        # Core on the session's connection: no autoflush of what the session holds
-        began = not session.in_transaction()
+        # Core on the session's connection: no autoflush of what the session holds.
+        # On SQLite the endpoint may write after this read: riso-db ends a read-only
+        # transaction and takes the write lock at its first write (riso_db._sqlite).
         conn = await session.connection()
-        row = (await conn.execute(stmt)).first()
-        if began and self._database.dialect == "sqlite":
-            # SQLite cannot turn a read transaction into a write one once another
-            # connection has written since it read (SQLITE_BUSY, whatever the busy
-            # timeout), and the endpoint may write next: end the lookup's read and
-            # begin again, on the same connection, in the transaction SQLAlchemy began
-            await conn.exec_driver_sql("COMMIT")
-            await conn.exec_driver_sql("BEGIN")
-        return row
+        return (await conn.execute(stmt)).first()
 
 
 def _lookup_statement(user_id: int, session_id: str, jti: str) -> Select[Any]:
