@@ -1,8 +1,9 @@
 """``riso serve``: run the app under uvicorn with riso's production limits.
 
 The limits come from the core settings (``RISO_MAX_HEAD_SIZE``,
-``RISO_HEAD_TIMEOUT``, ``RISO_LIMIT_CONCURRENCY``...); uvicorn and httptools
-are the optional extra ``riso-core[server]``.
+``RISO_HEAD_TIMEOUT``, ``RISO_LIMIT_CONCURRENCY``...), and so do the proxies
+whose forwarded headers are believed (``RISO_TRUSTED_PROXIES``, none by
+default); uvicorn and httptools are the optional extra ``riso-core[server]``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from riso._settings import CoreSettings, ServerLimits, load_settings
 _MISSING = "riso serve needs uvicorn and httptools: pip install 'riso-core[server]'"
 
 
-def uvicorn_options(limits: ServerLimits) -> dict[str, Any]:
-    """uvicorn's own settings that carry riso's limits."""
+def uvicorn_options(limits: ServerLimits, trusted_proxies: list[str]) -> dict[str, Any]:
+    """uvicorn's own settings that carry riso's limits and its trusted proxies."""
     return {
+        # uvicorn alone trusts X-Forwarded-For from 127.0.0.1 (or its own
+        # FORWARDED_ALLOW_IPS) and rewrites the client address: riso's one
+        # setting decides, and with no proxy configured nothing is rewritten
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies,
         "timeout_keep_alive": limits.keep_alive_timeout,
         # riso's protocol keeps at most limit_concurrency connections open; one
         # more lets uvicorn answer every one of them and 503 only surplus tasks
@@ -61,7 +67,7 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str | 
         http=BoundedHttpToolsProtocol,
         log_level=log_level,
         server_header=False,
-        **uvicorn_options(limits),
+        **uvicorn_options(limits, core.trusted_proxy_list),
     )
     server = uvicorn.Server(config)
     if workers > 1:

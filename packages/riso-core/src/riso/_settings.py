@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -76,6 +77,19 @@ class CoreSettings(Settings):
     keep_alive_timeout: float = Field(default=5.0, ge=0)
     #: most open connections (and requests in progress) per server process
     limit_concurrency: int = Field(default=1000, ge=0)
+    #: comma-separated IPs or CIDR networks of the reverse proxies whose
+    #: ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed; empty: none
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for part in _split(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+        return value
 
     @property
     def server_limits(self) -> ServerLimits:
@@ -88,6 +102,11 @@ class CoreSettings(Settings):
             keep_alive_timeout=self.keep_alive_timeout,
             limit_concurrency=self.limit_concurrency,
         )
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The proxies of ``RISO_TRUSTED_PROXIES``, one address or network each."""
+        return _split(self.trusted_proxies)
 
     @property
     def is_production(self) -> bool:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from riso_obs import _compat, _logging
+from riso_obs._log_escape import escape_json_text
 from riso_obs._log_output import write
 from riso_obs._log_processors import FastTimeStamper
 
@@ -14,8 +15,13 @@ _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def encode_json_string(value: str) -> str:
-    """``value`` as a JSON string literal (quotes included), as the JSON renderer writes it."""
-    return _encode_string(value)
+    """``value`` as a JSON string literal (quotes included), as the JSON renderer writes it.
+
+    (C1 controls and U+2028/U+2029 escaped, like the renderer: they split lines.)
+    """
+    if value.isascii():  # reads a flag, no scan: the common case costs one call
+        return _encode_string(value)
+    return escape_json_text(_encode_string(value))
 
 
 class AccessLine:
@@ -55,10 +61,10 @@ class AccessLine:
         trace_id: str | None,
         span_id: str | None,
     ) -> None:
-        client_part = f',"client":{_encode_string(client)}' if client is not None else ""
+        client_part = f',"client":{encode_json_string(client)}' if client is not None else ""
         trace_part = f',"trace_id":"{trace_id}","span_id":"{span_id}"' if trace_id else ""
         write(
-            f'{{"method":"{method}","path":{_encode_string(path)},"route":{route_json},'
+            f'{{"method":"{method}","path":{encode_json_string(path)},"route":{route_json},'
             f'"status":{status},"duration_ms":{duration_ms!r},"request_id":"{request_id}"'
             f'{client_part}{trace_part},"event":"request","logger":"riso.access",'
             f'"level":"info","timestamp":"{self._stamp.now()}"}}'

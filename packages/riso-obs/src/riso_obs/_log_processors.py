@@ -17,6 +17,11 @@ from structlog.types import EventDict, Processor, WrappedLogger
 
 from riso import request_id_var
 from riso_obs import _compat, _tracing
+from riso_obs._log_escape import (
+    escape_console_traceback,
+    escape_console_values,
+    escape_json_text,
+)
 
 if TYPE_CHECKING:
     from riso_obs._logging import LogConfig
@@ -96,7 +101,10 @@ def _json_fallback(value: Any) -> Any:
 
 
 class JSONLineRenderer:
-    """One compact JSON object per line, with a pre-built encoder (no per-call setup)."""
+    """One compact JSON object per line, with a pre-built encoder (no per-call setup).
+
+    C1 controls and U+2028/U+2029 are escaped too: they would split the line.
+    """
 
     def __init__(self) -> None:
         self._encode = json.JSONEncoder(
@@ -104,7 +112,7 @@ class JSONLineRenderer:
         ).encode
 
     def __call__(self, _logger: WrappedLogger, _name: str, event_dict: EventDict) -> str:
-        return self._encode(event_dict)
+        return escape_json_text(self._encode(event_dict))
 
 
 _CONTAINERS = (dict, list, tuple)
@@ -207,9 +215,10 @@ def build_processors(
         ]
         renderer = JSONLineRenderer()
     else:
-        tail = []
+        tail = [escape_console_values]
         renderer = structlog.dev.ConsoleRenderer(
-            colors=colors, exception_formatter=structlog.dev.plain_traceback
+            colors=colors,
+            exception_formatter=escape_console_traceback(structlog.dev.plain_traceback),
         )
     native = [*shared, *tail, renderer]
     foreign = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer]

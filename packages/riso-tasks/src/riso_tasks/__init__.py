@@ -13,6 +13,7 @@ from riso_tasks._exceptions import (
     EtaTooFarError,
     NotConfiguredError,
     NotSerializableError,
+    ResultBackendMissingError,
     TasksError,
 )
 from riso_tasks._feature import feature
@@ -29,6 +30,7 @@ __all__ = [
     "NotConfiguredError",
     "NotSerializableError",
     "RequestIdFilter",
+    "ResultBackendMissingError",
     "RisoTask",
     "TasksError",
     "TasksSettings",

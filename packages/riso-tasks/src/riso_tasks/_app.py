@@ -11,6 +11,7 @@ from celery import Celery
 import riso
 from riso_tasks import _loop_publish, _signals
 from riso_tasks._exceptions import NotConfiguredError
+from riso_tasks._no_backend import NO_BACKEND
 from riso_tasks._settings import TasksSettings
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ def build_celery(settings: TasksSettings) -> RisoCelery:
         ),
     )
     # Celery lets CELERY_RESULT_BACKEND override result_backend; backend_cls wins.
-    capp.backend_cls = backend
+    # Without one, reading a result raises riso-tasks' error (not an AttributeError).
+    capp.backend_cls = backend if backend is not None else NO_BACKEND
     capp.riso_settings = settings
     capp.riso_embedded = settings.embedded
     capp.riso_loop_publish = transport_cls == _loop_publish.TRANSPORT

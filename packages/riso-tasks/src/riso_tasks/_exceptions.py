@@ -7,7 +7,9 @@ The tree::
         ├── NotConfiguredError        no riso.include(app), or the feature is not active
         ├── NotSerializableError      an argument cannot travel as JSON (also a TypeError)
         ├── EtaTooFarError            delay beyond the Redis visibility timeout (a ValueError)
-        └── BrokerUnavailableError    the broker did not accept the message in time (HTTP 503)
+        ├── BrokerUnavailableError    the broker did not accept the message in time (HTTP 503)
+        └── ResultBackendMissingError a result was read with no result backend (HTTP 501;
+                                      also a NotImplementedError, as Celery's own)
 
 Messages name what to change; they never contain a broker URL or password.
 """
@@ -43,3 +45,7 @@ class EtaTooFarError(TasksError, ValueError):
 
 class BrokerUnavailableError(TasksError):
     """The broker could not be reached or did not accept the message in time."""
+
+
+class ResultBackendMissingError(TasksError, NotImplementedError):
+    """A task state or result was read, but no result backend is configured."""

@@ -1,4 +1,4 @@
-"""The ``tasks`` feature: lifespan, 503 handler, health and system checks."""
+"""The ``tasks`` feature: lifespan, 503/501 handlers, health and system checks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from riso_tasks import _loop_publish
 from riso_tasks._app import attach, celery_app
 from riso_tasks._cli import cli
 from riso_tasks._enqueue import enqueue
-from riso_tasks._exceptions import BrokerUnavailableError
+from riso_tasks._exceptions import BrokerUnavailableError, ResultBackendMissingError
 from riso_tasks._settings import TasksSettings
 
 if TYPE_CHECKING:
@@ -62,11 +62,16 @@ async def _broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _no_result_backend(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=501)
+
+
 def on_include(app: FastAPI, settings: TasksSettings) -> None:
     # Built now (no connection is made) so that .delay() and enqueue() use it at once.
     attach(app, settings)
     riso.registry(app).provide(riso.TASK_ENQUEUER, enqueue)
     app.add_exception_handler(BrokerUnavailableError, _broker_unavailable)
+    app.add_exception_handler(ResultBackendMissingError, _no_result_backend)
 
 
 def _embedded_worker(app: FastAPI) -> EmbeddedWorker | None:
@@ -135,6 +140,15 @@ def check_settings(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
                 "tasks use the embedded in-process broker, which is for development only.",
                 hint="set RISO_TASKS_BROKER_URL (redis://... or amqp://...) before deploying",
             )
+    if not settings.embedded and settings.result_backend is None:
+        keeping = sorted(tasks_keeping_results(ctx.app))
+        if keeping:
+            yield riso.CheckMessage(
+                "tasks.W002",
+                f"tasks declared with ignore_result=False ({', '.join(keeping)}) have no result "
+                "backend: reading their state or result answers 501.",
+                hint="set RISO_TASKS_RESULT_BACKEND (e.g. redis://...)",
+            )
     if settings.broker_is_redis and settings.time_limit >= settings.visibility_timeout:
         yield riso.CheckMessage(
             "tasks.E002",
@@ -142,6 +156,25 @@ def check_settings(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
             f"timeout ({settings.visibility_timeout} s): a long task would be delivered twice.",
             hint="raise RISO_TASKS_VISIBILITY_TIMEOUT or lower RISO_TASKS_TIME_LIMIT",
         )
+
+
+def tasks_keeping_results(app: FastAPI) -> Iterable[str]:
+    """Tasks of the app's own packages declared with ``ignore_result=False``.
+
+    Celery's shared tasks are process-wide; the app's own are those declared in
+    the top-level packages of its route endpoints or of ``RISO_TASKS_IMPORTS``.
+    """
+    capp = celery_app(app)
+    packages = {
+        getattr(getattr(route, "endpoint", None), "__module__", "").partition(".")[0]
+        for route in app.routes
+    }
+    packages.update(name.partition(".")[0] for name in capp.riso_settings.imports_list)
+    packages -= {"", "riso", "fastapi", "starlette"}
+    packages = {p for p in packages if not p.startswith("riso_")}
+    for name, declared in capp.tasks.items():
+        if name.partition(".")[0] in packages and declared.ignore_result is False:
+            yield name
 
 
 feature: riso.Feature[TasksSettings] = riso.Feature(

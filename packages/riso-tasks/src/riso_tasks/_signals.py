@@ -21,6 +21,7 @@ from celery import signals
 import riso
 from riso_tasks import _loop_publish
 from riso_tasks._metrics import metrics
+from riso_tasks._sensitive import install_pool_filter
 
 REQUEST_ID_HEADER = "riso_request_id"
 PUBLISHED_AT_HEADER = "riso_published_at"
@@ -66,6 +67,7 @@ def connect() -> None:
         signals.task_retry.connect(_retry, weak=False)
         signals.after_setup_logger.connect(_add_filter, weak=False)
         signals.after_setup_task_logger.connect(_add_filter, weak=False)
+        install_pool_filter()
         _connected = True
 
 

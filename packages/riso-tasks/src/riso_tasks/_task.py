@@ -18,6 +18,7 @@ from celery.exceptions import Ignore
 
 from riso_tasks._exceptions import EtaTooFarError
 from riso_tasks._idempotency import store_for
+from riso_tasks._sensitive import REDACTED
 from riso_tasks._settings import BeatEntry
 
 P = ParamSpec("P")
@@ -41,6 +42,8 @@ class RisoTask(Task[Any, Any]):
     max_retries: int | None = 5
     #: staticmethod(fn) when the task was declared with ``idempotency_key=fn``
     idempotency_key: IdempotencyKey | None = None
+    #: True: the arguments never appear in log lines or result meta
+    sensitive_args: bool = False
 
     def apply_async(
         self,
@@ -54,6 +57,8 @@ class RisoTask(Task[Any, Any]):
         **options: Any,
     ) -> Any:
         check_eta(self.app, options)
+        if self.sensitive_args:
+            options["argsrepr"] = options["kwargsrepr"] = REDACTED
         return super().apply_async(
             args, kwargs, task_id, producer, link, link_error, shadow, **options
         )
@@ -117,6 +122,7 @@ def task(
     name: str | None = ...,
     idempotency_key: IdempotencyKey | None = ...,
     schedule: float | str | None = ...,
+    sensitive_args: bool = ...,
     **options: Any,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
@@ -126,6 +132,7 @@ def task(
     name: str | None = None,
     idempotency_key: IdempotencyKey | None = None,
     schedule: float | str | None = None,
+    sensitive_args: bool = False,
     **options: Any,
 ) -> Any:
     """Declare a task: ``@riso_tasks.task`` or ``@riso_tasks.task(max_retries=3, ...)``.
@@ -134,7 +141,9 @@ def task(
     ``retry_backoff``, ``retry_jitter``, ``max_retries``, ``ignore_result``...).
     ``idempotency_key=lambda *args, **kwargs: ...`` makes deliveries with the same
     key run to completion once. ``schedule`` (seconds, or a crontab string) adds a
-    periodic entry run by ``riso tasks beat``.
+    periodic entry run by ``riso tasks beat``. ``sensitive_args=True`` (tokens,
+    links, keys among the arguments) keeps the arguments out of every log line
+    and of the result meta.
     """
 
     def decorate(fun: Callable[..., Any]) -> Any:
@@ -143,6 +152,8 @@ def task(
             opts["name"] = name
         if idempotency_key is not None:
             opts["idempotency_key"] = staticmethod(idempotency_key)
+        if sensitive_args:
+            opts["sensitive_args"] = True
         proxy = shared_task(**opts)(fun)
         if schedule is not None:
             task_name = name or f"{fun.__module__}.{fun.__name__}"
