@@ -11,6 +11,7 @@ from fastapi import (
     APIRouter,
     BackgroundTasks,
     Depends,
+    FastAPI,
     HTTPException,
     Request,
     Response,
@@ -197,21 +198,36 @@ async def change_password(
 async def _mail_request(
     runtime: AuthRuntime, request: Request, email: str, kind: str, background: BackgroundTasks
 ) -> Message:
+    """Count the request, answer, and only then look the account up and mail it.
+
+    Before the answer both branches (account or not) do the same work, the
+    rate limits; the lookup, the one-time token and the mail come after it, so
+    the answer's timing says nothing about the account.
+    """
     address = client_address(request, runtime.settings)
     await runtime.limits.limit(f"{kind}:addr:{address}", "forgot_address")
     await runtime.limits.limit(f"{kind}:acct:{account_key(email)}", "forgot_account")
-    message = await runtime.request_token_mail(email, kind)
-    if message is not None and not await _enqueue_mail(runtime, request, message):
-        background.add_task(deliver, runtime.mail, message)
+    background.add_task(_send_token_mail, runtime, request.app, email, kind)
     return Message(detail=SENT)
 
 
-async def _enqueue_mail(runtime: AuthRuntime, request: Request, message: MailMessage) -> bool:
+async def _send_token_mail(runtime: AuthRuntime, app: FastAPI, email: str, kind: str) -> None:
+    """After the answer: issue and store the token, then queue or send its mail."""
+    try:
+        message = await runtime.request_token_mail(email, kind)
+    except Exception:  # the client has its answer already: log, never raise
+        logger.exception("preparing the %s mail failed", kind)
+        return
+    if message is not None and not await _enqueue_mail(runtime, app, message):
+        await deliver(runtime.mail, message)
+
+
+async def _enqueue_mail(runtime: AuthRuntime, app: FastAPI, message: MailMessage) -> bool:
     """Hand the mail to the task queue when one is active and the sender comes from settings.
 
     The mail task is registered by ``riso_auth._tasks`` (``riso-auth[tasks]``).
     """
-    enqueue = riso.registry(request.app).lookup(riso.TASK_ENQUEUER)
+    enqueue = riso.registry(app).lookup(riso.TASK_ENQUEUER)
     if not runtime.mail_from_settings or enqueue is None:
         return False
     try:
