@@ -21,9 +21,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import riso
-from riso_auth._accounts import normalize_email
 from riso_auth._deps import CurrentUser, Runtime, unauthorized
-from riso_auth._exceptions import InvalidTokenError
+from riso_auth._emails import normalize_email
+from riso_auth._exceptions import InvalidEmailError, InvalidTokenError
 from riso_auth._mail import MAIL_TASK_NAME, MailMessage, deliver
 from riso_auth._ratelimit import account_key, client_address
 from riso_auth._runtime import AuthRuntime
@@ -115,7 +115,12 @@ async def token(
     same single password verification.
     """
     address = client_address(request, runtime.settings)
-    email = normalize_email(form.username)
+    try:
+        email = normalize_email(form.username)
+    except InvalidEmailError as exc:  # no account can have it: say what is wrong
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"username (the email) {exc}"
+        ) from None
     await runtime.limits.check_login_allowed(email, address)
     user = await runtime.accounts.authenticate(email, form.password)
     if user is None or not user.is_active:
