@@ -44,7 +44,12 @@ class StatementLog:
 
 
 def _app(app_factory: AppFactory, url: str, log: StatementLog) -> FastAPI:
-    app = app_factory(url, rate_forgot_account="1000/1h", rate_forgot_address="1000/1h")
+    app = app_factory(
+        url,
+        rate_forgot_account="1000/1h",
+        rate_forgot_address="1000/1h",
+        rate_register_address="1000/1h",
+    )
 
     class Marking:
         def __init__(self, inner: ASGIApp) -> None:
