@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from riso_auth._exceptions import AccountExistsError
+from riso_auth._emails import normalize_email
+from riso_auth._exceptions import AccountExistsError, InvalidEmailError
 from riso_auth._models import AuthSession, User, new_stamp
 from riso_auth._passwords import PasswordService
 from riso_auth._principals import PrincipalCache
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from riso_db import Database
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 class AccountStore:
@@ -66,9 +63,13 @@ class AccountStore:
         No connection is held while hashing, and every write transaction starts
         with its write (SQLite cannot upgrade a read transaction under contention).
         """
-        email = normalize_email(email)
-        async with self._database.sessionmaker() as session:
-            user = await self.by_email(session, email)
+        try:
+            email = normalize_email(email)
+        except InvalidEmailError:  # no account has such an address: hash anyway
+            user = None
+        else:
+            async with self._database.sessionmaker() as session:
+                user = await self.by_email(session, email)
         ok, new_hash = await self._passwords.verify_and_update(
             password, user.hashed_password if user is not None else None
         )

@@ -8,6 +8,7 @@ The tree::
         ├── InvalidTokenError     a token is forged, malformed, expired or of the wrong type
         ├── PasswordPolicyError   a new password is too short, too long or too common
         ├── AccountExistsError    an account with that email already exists
+        ├── InvalidEmailError     an email has a refused character (also a ValueError)
         └── RateLimitedError      too many attempts; carries ``retry_after`` seconds
 
 HTTP handlers turn ``InvalidTokenError`` into a 401 with ``WWW-Authenticate:
@@ -38,6 +39,10 @@ class PasswordPolicyError(AuthError):
 
 class AccountExistsError(AuthError):
     """An account with that email already exists."""
+
+
+class InvalidEmailError(AuthError, ValueError):
+    """An email address cannot be normalised; the message says what to fix."""
 
 
 class RateLimitedError(AuthError):

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import update
 
-from riso_auth._accounts import AccountStore, normalize_email
+from riso_auth._accounts import AccountStore
 from riso_auth._digests import stamp_tag
-from riso_auth._exceptions import InvalidTokenError
+from riso_auth._emails import normalize_email
+from riso_auth._exceptions import InvalidEmailError, InvalidTokenError
 from riso_auth._models import OneTimeToken, User
 from riso_auth._settings import AuthSettings
 from riso_auth._tokens import TokenService
@@ -48,7 +49,10 @@ class OneTimeTokens:
 
         (No account, an inactive one, or a verification for a verified one.)
         """
-        email = normalize_email(email)
+        try:
+            email = normalize_email(email)
+        except InvalidEmailError:  # no account has such an address
+            return None
         async with self._database.sessionmaker() as session:
             user = await AccountStore.by_email(session, email)
             if user is None or not user.is_active or (kind == "verify" and user.is_verified):

@@ -203,7 +203,9 @@ class RateLimits:
         Three counters: every attempt per address (spraying), failures per
         (account, address), failures per account. Past the per-account limit
         only addresses that have not failed for this account may still try, so
-        an attacker can lock out the addresses he uses, never the victim's.
+        an attacker can lock out the addresses he uses, not the victim's; those
+        fresh tries are capped per account (``rate_login_account_fresh_address``),
+        so N addresses cannot make N more guesses.
         """
         settings = self._settings
         if not settings.rate_limit_enabled:
@@ -217,8 +219,12 @@ class RateLimits:
         )
         if pair >= pair_rate.limit:
             raise RateLimitedError(retry_after(pair_rate.period))
-        if total >= acct_rate.limit and pair > 0:
-            raise RateLimitedError(retry_after(acct_rate.period))
+        if total >= acct_rate.limit:
+            if pair > 0:
+                raise RateLimitedError(retry_after(acct_rate.period))
+            # a fresh address past the account limit: its try is counted when it
+            # is made, so racing addresses cannot all slip under the cap
+            await self.limit(f"login:fresh:{acct}", "login_account_fresh_address")
 
     async def record_login_failure(self, email: str, address: str) -> None:
         if not self._settings.rate_limit_enabled:

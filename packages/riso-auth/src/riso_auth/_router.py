@@ -11,6 +11,7 @@ from fastapi import (
     APIRouter,
     BackgroundTasks,
     Depends,
+    FastAPI,
     HTTPException,
     Request,
     Response,
@@ -20,9 +21,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import riso
-from riso_auth._accounts import normalize_email
 from riso_auth._deps import CurrentUser, Runtime, unauthorized
-from riso_auth._exceptions import InvalidTokenError
+from riso_auth._emails import normalize_email
+from riso_auth._exceptions import InvalidEmailError, InvalidTokenError
 from riso_auth._mail import MAIL_TASK_NAME, MailMessage, deliver
 from riso_auth._ratelimit import account_key, client_address
 from riso_auth._runtime import AuthRuntime
@@ -114,7 +115,12 @@ async def token(
     same single password verification.
     """
     address = client_address(request, runtime.settings)
-    email = normalize_email(form.username)
+    try:
+        email = normalize_email(form.username)
+    except InvalidEmailError as exc:  # no account can have it: say what is wrong
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"username (the email) {exc}"
+        ) from None
     await runtime.limits.check_login_allowed(email, address)
     user = await runtime.accounts.authenticate(email, form.password)
     if user is None or not user.is_active:
@@ -197,21 +203,36 @@ async def change_password(
 async def _mail_request(
     runtime: AuthRuntime, request: Request, email: str, kind: str, background: BackgroundTasks
 ) -> Message:
+    """Count the request, answer, and only then look the account up and mail it.
+
+    Before the answer both branches (account or not) do the same work, the
+    rate limits; the lookup, the one-time token and the mail come after it, so
+    the answer's timing says nothing about the account.
+    """
     address = client_address(request, runtime.settings)
     await runtime.limits.limit(f"{kind}:addr:{address}", "forgot_address")
     await runtime.limits.limit(f"{kind}:acct:{account_key(email)}", "forgot_account")
-    message = await runtime.request_token_mail(email, kind)
-    if message is not None and not await _enqueue_mail(runtime, request, message):
-        background.add_task(deliver, runtime.mail, message)
+    background.add_task(_send_token_mail, runtime, request.app, email, kind)
     return Message(detail=SENT)
 
 
-async def _enqueue_mail(runtime: AuthRuntime, request: Request, message: MailMessage) -> bool:
+async def _send_token_mail(runtime: AuthRuntime, app: FastAPI, email: str, kind: str) -> None:
+    """After the answer: issue and store the token, then queue or send its mail."""
+    try:
+        message = await runtime.request_token_mail(email, kind)
+    except Exception:  # the client has its answer already: log, never raise
+        logger.exception("preparing the %s mail failed", kind)
+        return
+    if message is not None and not await _enqueue_mail(runtime, app, message):
+        await deliver(runtime.mail, message)
+
+
+async def _enqueue_mail(runtime: AuthRuntime, app: FastAPI, message: MailMessage) -> bool:
     """Hand the mail to the task queue when one is active and the sender comes from settings.
 
     The mail task is registered by ``riso_auth._tasks`` (``riso-auth[tasks]``).
     """
-    enqueue = riso.registry(request.app).lookup(riso.TASK_ENQUEUER)
+    enqueue = riso.registry(app).lookup(riso.TASK_ENQUEUER)
     if not runtime.mail_from_settings or enqueue is None:
         return False
     try:

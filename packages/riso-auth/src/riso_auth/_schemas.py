@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Form
 from pydantic import AfterValidator, BaseModel, Field
 
-from riso_auth._accounts import normalize_email
+from riso_auth._emails import normalize_email
 from riso_auth._models import User
 from riso_auth._principals import Principal
 

@@ -135,6 +135,10 @@ class AuthSettings(riso.Settings):
     #: failed logins for one account from all addresses; past it only addresses
     #: that have not failed for this account may still try
     rate_login_account: str = "50/15m"
+    #: tries from such fresh addresses per account once ``rate_login_account``
+    #: is reached, all addresses together; past it the account refuses every
+    #: login until the window ends (keep the period equal to the account limit's)
+    rate_login_account_fresh_address: str = "20/15m"
     rate_refresh_address: str = "60/1m"
     rate_register_address: str = "10/1h"
     rate_forgot_address: str = "10/1h"
@@ -185,6 +189,7 @@ class AuthSettings(riso.Settings):
         "rate_login_address",
         "rate_login_account_address",
         "rate_login_account",
+        "rate_login_account_fresh_address",
         "rate_refresh_address",
         "rate_register_address",
         "rate_forgot_address",

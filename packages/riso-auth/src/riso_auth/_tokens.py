@@ -3,8 +3,10 @@
 Every token carries ``exp``, ``iat``, ``iss``, ``aud``, ``jti``, ``sub`` and a
 type (``typ``: access, refresh, reset, verify), and decoding requires all of
 them, checks the type, accepts only the configured algorithms (one family:
-HMAC or RSA or EC, never mixed), refuses unknown ``crit`` extensions and
-refuses oversized input before parsing it. Any failure is an
+HMAC or RSA or EC, never mixed), refuses unknown ``crit`` extensions,
+refuses oversized input before parsing it, and refuses a token that lives
+longer than riso-auth issues its type for (``exp - iat`` and ``exp - now``
+within the type's lifetime setting plus the leeway). Any failure is an
 ``InvalidTokenError``; nothing a client sends can make decoding raise anything
 else.
 """
@@ -26,6 +28,9 @@ from riso_auth._settings import EC, RSA, AuthSettings
 
 TokenType = Literal["access", "refresh", "reset", "verify"]
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "jti", "sub", "typ")
+#: seconds beyond a type's lifetime still accepted (on top of the leeway setting):
+#: an issuing instance's clock a little ahead of this one's
+LIFETIME_SLACK = 5
 
 
 def generate_secret() -> str:
@@ -107,9 +112,26 @@ class TokenService:
             raise InvalidTokenError(f"expected a {expected} token")
         if not isinstance(payload.get("sub"), str) or not isinstance(payload.get("jti"), str):
             raise InvalidTokenError("sub and jti must be strings")
-        if not isinstance(payload.get("exp"), int | float):
-            raise InvalidTokenError("exp must be a number")
+        exp, iat = payload.get("exp"), payload.get("iat")
+        if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+            raise InvalidTokenError("exp and iat must be numbers")
+        # a signed exp of 10**30 would pass PyJWT and overflow a datetime later
+        longest = self.max_lifetime(expected) + self.settings.leeway + LIFETIME_SLACK
+        if exp - iat > longest or exp - time.time() > longest:
+            raise InvalidTokenError(f"the token lives longer than a {expected} token may")
+        if exp < iat:
+            raise InvalidTokenError("the token expires before it was issued")
         return payload
+
+    def max_lifetime(self, token_type: TokenType) -> int:
+        """The longest lifetime riso-auth issues a ``token_type`` token with, in seconds."""
+        settings = self.settings
+        return {
+            "access": settings.access_token_lifetime,
+            "refresh": settings.refresh_token_lifetime,
+            "reset": settings.reset_token_lifetime,
+            "verify": settings.verify_token_lifetime,
+        }[token_type]
 
 
 def _load_key_pair(settings: AuthSettings) -> tuple[Any, Any]:
