@@ -1,15 +1,15 @@
 """Upgrading a feature is a version bump through pip, and nothing stored is lost.
 
 There is no earlier release tag yet, so the "previous release" is riso-auth
-0.1.0 as built from the tree (the released source, committed as 0.1.0) and the
-"next release" is a fixture: a copy of riso-auth's source with the version
-bumped to 0.1.1, one more model column and a new Alembic revision that adds a
+as built from the tree (at the tree's version) and the "next release" is a
+fixture: a copy of riso-auth's source with the patch version bumped by one,
+one more model column and a new Alembic revision that adds a
 nullable, indexed ``display_name`` column to ``auth_users`` and fills it for
 the existing rows (a data migration). Released revisions stay untouched.
 
-The user path, on SQLite and on PostgreSQL: the app on 0.1.0 with users
-registered over HTTP; ``uv pip install --upgrade-package riso-auth`` picks
-0.1.1; ``riso db check`` reports the tree behind; ``riso db upgrade``; the old
+The user path, on SQLite and on PostgreSQL: the app on the tree's version with
+users registered over HTTP; ``uv pip install --upgrade-package riso-auth``
+picks the next one; ``riso db check`` reports the tree behind; ``riso db upgrade``; the old
 users still log in, new ones register, readiness is green, and the data
 migration filled the new column.
 """
@@ -39,14 +39,17 @@ def tree_version(package: str) -> str:
     return str(tomllib.loads(text)["project"]["version"])
 
 
-NEXT = "0.1.1"
+#: the tree's riso-auth, and the made-up next release (its patch version + 1)
+CURRENT = tree_version("riso-auth")
+NEXT = ".".join([*CURRENT.split(".")[:2], str(int(CURRENT.split(".")[2]) + 1)])
+
 
 REVISION = textwrap.dedent(
     '''\
-    """riso-auth 0.1.1: users get an optional display name, filled from the email.
+    """riso-auth, next release: users get an optional display name, filled from the email.
 
-    Revision ID: auth_0002_display_name
-    Revises: auth_0001_initial
+    Revision ID: auth_0003_display_name
+    Revises: auth_0002_normalise_emails
     """
 
     from __future__ import annotations
@@ -54,8 +57,8 @@ REVISION = textwrap.dedent(
     import sqlalchemy as sa
     from alembic import op
 
-    revision = "auth_0002_display_name"
-    down_revision = "auth_0001_initial"
+    revision = "auth_0003_display_name"
+    down_revision = "auth_0002_normalise_emails"
     branch_labels = None
     depends_on = None
 
@@ -102,7 +105,7 @@ def replace_once(path: Path, old: str, new: str) -> None:
 
 @pytest.fixture(scope="session")
 def next_auth_wheel(build_all: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """riso-auth 0.1.1 built from a bumped copy of the source (the 'next release')."""
+    """riso-auth's next patch release, built from a bumped copy of the source (the 'next release')."""
     base = tmp_path_factory.mktemp("next-auth")
     src = base / "riso-auth"
     shutil.copytree(
@@ -110,12 +113,12 @@ def next_auth_wheel(build_all: ModuleType, tmp_path_factory: pytest.TempPathFact
         src,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".*_cache", "dist"),
     )
-    replace_once(src / "pyproject.toml", 'version = "0.1.0"', f'version = "{NEXT}"')
+    replace_once(src / "pyproject.toml", f'version = "{CURRENT}"', f'version = "{NEXT}"')
     replace_once(
-        src / "src/riso_auth/__init__.py", '__version__ = "0.1.0"', f'__version__ = "{NEXT}"'
+        src / "src/riso_auth/__init__.py", f'__version__ = "{CURRENT}"', f'__version__ = "{NEXT}"'
     )
     replace_once(src / "src/riso_auth/_models.py", MODEL_ANCHOR, MODEL_ANCHOR + MODEL_COLUMN)
-    (src / "src/riso_auth/migrations/v0002_display_name.py").write_text(REVISION, encoding="utf-8")
+    (src / "src/riso_auth/migrations/v0003_display_name.py").write_text(REVISION, encoding="utf-8")
     out = base / "wheels"
     built = build_all.build_package(build_all.read_package(src), out)
     wheel: Path = built.wheel
@@ -164,9 +167,9 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
     venv.env.update(RISO_DB_URL=url, RISO_AUTH_SECRET_KEY="install-test-secret-" + "k" * 32)
 
     # --- the app on the previous release, with data --------------------------------------
-    venv.install(db_requirement, "riso-auth==0.1.0", "riso-health", helpers.UVICORN)
+    venv.install(db_requirement, f"riso-auth=={CURRENT}", "riso-health", helpers.UVICORN)
     assert venv.distributions()["riso-auth"]["version"] == tree_version("riso-auth")
-    assert "auth: (empty) -> auth_0001_initial" in venv.riso("db", "upgrade").stdout
+    assert "auth: (empty) -> auth_0002_normalise_emails" in venv.riso("db", "upgrade").stdout
     old_users = {f"old-{i}@example.com": f"old user passphrase number {i}!" for i in range(3)}
     with helpers.serve(venv) as server, server.client() as client:
         for email, password in old_users.items():
@@ -187,10 +190,10 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
     assert "behind" in check.stdout + check.stderr
 
     upgraded = venv.riso("db", "upgrade").stdout
-    assert "auth: auth_0001_initial -> auth_0002_display_name" in upgraded, upgraded
+    assert "auth: auth_0002_normalise_emails -> auth_0003_display_name" in upgraded, upgraded
     current = venv.riso("db", "current").stdout
     auth_row = next(ln for ln in current.splitlines() if ln.startswith("auth "))
-    assert "auth_0002_display_name" in auth_row
+    assert "auth_0003_display_name" in auth_row
     assert auth_row.rstrip().endswith("at head")
     assert venv.riso("db", "check", check=False).returncode == 0
 
