@@ -105,7 +105,7 @@ def replace_once(path: Path, old: str, new: str) -> None:
 
 @pytest.fixture(scope="session")
 def next_auth_wheel(build_all: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """riso-auth's next patch release, built from a bumped copy of the source (the 'next release')."""
+    """riso-auth's next patch release, built from a bumped copy of the source."""
     base = tmp_path_factory.mktemp("next-auth")
     src = base / "riso-auth"
     shutil.copytree(
