@@ -9,6 +9,11 @@ IDNA A-labels (``xn--...``) decoded to Unicode and the IDNA dot variants
 categories Cc, Cf, Co, Cs, Cn, Zl, Zp, and spaces other than U+0020) are
 refused rather than removed, so nobody can register a look-alike of an
 address.
+
+The released migration ``auth_0002_normalise_emails`` applies this rule to
+stored rows. Changing the rule therefore needs a new revision, and the rule
+as ``auth_0002`` knew it must first be frozen into a module of its own that
+that revision imports instead (a released migration never changes).
 """
 
 from __future__ import annotations
