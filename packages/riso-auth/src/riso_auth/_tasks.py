@@ -23,9 +23,7 @@ def sender_from_settings() -> MailSender:
     return LogMailSender(production=riso.CoreSettings().is_production)
 
 
-@riso_tasks.task(
-    name=MAIL_TASK_NAME, max_retries=3, default_retry_delay=30, sensitive_args=True
-)
+@riso_tasks.task(name=MAIL_TASK_NAME, max_retries=3, default_retry_delay=30, sensitive_args=True)
 def send_mail(message: dict[str, Any]) -> None:
     """Send one reset or verification mail with the sender the settings name."""
     result = sender_from_settings().send(MailMessage(**message))
