@@ -101,7 +101,7 @@ async def register(body: RegisterIn, request: Request, runtime: Runtime) -> User
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses={401: {"model": Message}, 429: {"model": Message}},
+    responses={401: {"model": Message}, 422: {"model": ValidationMessage}, 429: {"model": Message}},
 )
 async def token(
     form: Annotated[PasswordForm, Depends()],
