@@ -43,7 +43,7 @@ from riso_auth._settings import AuthSettings
 if _TYPE_CHECKING:
     from fastapi import FastAPI
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"
 
 #: an alias: ``CurrentUser`` already requires an active account
 ActiveUser = CurrentUser

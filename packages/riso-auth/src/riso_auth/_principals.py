@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, exists, select
+from sqlalchemy import Row, bindparam, exists, select
 
 from riso_auth._digests import stamp_tag
 from riso_auth._exceptions import InvalidTokenError
@@ -124,12 +124,12 @@ class PrincipalStore:
         session_id = claims.get("sid")
         if not isinstance(session_id, str):
             raise InvalidTokenError("access token without a session")
-        stmt = _lookup_statement(user_id, session_id, jti)
+        params = {"user_id": user_id, "session_id": session_id, "jti": jti}
         if session is None:
             async with self._database.engine.connect() as conn:
-                row = (await conn.execute(stmt)).first()
+                row = (await conn.execute(LOOKUP, params)).first()
         else:
-            row = await self._lookup_in(session, stmt)
+            row = await self._lookup_in(session, params)
         if row is None:
             raise InvalidTokenError("unknown account or session")
         if row.revoked_at is not None or row.denied:
@@ -154,15 +154,15 @@ class PrincipalStore:
             self.cache.put(token, principal, now + ttl)
         return principal
 
-    async def _lookup_in(self, session: AsyncSession, stmt: Select[Any]) -> Row[Any] | None:
+    async def _lookup_in(self, session: AsyncSession, params: dict[str, Any]) -> Row[Any] | None:
         # Core on the session's connection: no autoflush of what the session holds.
         # On SQLite the endpoint may write after this read: riso-db ends a read-only
         # transaction and takes the write lock at its first write (riso_db._sqlite).
         conn = await session.connection()
-        return (await conn.execute(stmt)).first()
+        return (await conn.execute(LOOKUP, params)).first()
 
 
-def _lookup_statement(user_id: int, session_id: str, jti: str) -> Select[Any]:
+def _lookup_statement() -> Select[Any]:
     """One round trip: the account, its session's revocation and the denylist entry."""
     return (
         select(
@@ -173,9 +173,17 @@ def _lookup_statement(user_id: int, session_id: str, jti: str) -> Select[Any]:
             User.is_superuser,
             User.security_stamp,
             AuthSession.revoked_at,
-            exists().where(DeniedToken.jti == jti).label("denied"),
+            exists().where(DeniedToken.jti == bindparam("jti")).label("denied"),
         )
         .select_from(User)
         .join(AuthSession, AuthSession.user_id == User.id)
-        .where(User.id == user_id, AuthSession.id == session_id)
+        .where(
+            User.id == bindparam("user_id"),
+            AuthSession.id == bindparam("session_id"),
+        )
     )
+
+
+#: built once: its cache key is computed once and its compiled form stays in the
+#: engine's statement cache, so a check only binds ``user_id``, ``session_id``, ``jti``
+LOOKUP = _lookup_statement()

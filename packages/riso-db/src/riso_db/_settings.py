@@ -26,10 +26,13 @@ class DbSettings(Settings):
         default=SecretStr(DEFAULT_URL),
         validation_alias=AliasChoices("RISO_DB_URL", "DATABASE_URL"),
     )
-    #: connections kept open per process (engine); ignored for in-memory SQLite
-    pool_size: int = Field(default=5, ge=1)
-    #: connections opened beyond ``pool_size`` under load
-    max_overflow: int = Field(default=10, ge=0)
+    #: connections kept open per process (engine), opened as concurrency needs them;
+    #: at least the requests in flight at once that use the database; ignored for
+    #: in-memory SQLite
+    pool_size: int = Field(default=15, ge=1)
+    #: connections opened beyond ``pool_size`` for bursts: each is closed when
+    #: returned, so a steady load above ``pool_size`` opens a connection per request
+    max_overflow: int = Field(default=0, ge=0)
     #: seconds a request waits for a pooled connection before failing
     pool_timeout: float = Field(default=30.0, gt=0)
     #: seconds after which a connection is replaced (below the usual server/proxy idle cuts)
