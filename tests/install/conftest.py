@@ -24,6 +24,12 @@ def wheels(build_all: ModuleType) -> dict[str, Path]:
         built = build_all.build_all(WHEELHOUSE)
     except build_all.BuildError as exc:
         pytest.fail(f"build_all: {exc}", pytrace=False)
+    current = {b.wheel for b in built.values()} | {b.sdist for b in built.values()}
+    # the wheelhouse outlives a run: earlier versions left in it would satisfy
+    # floors that a clean checkout cannot (the install tests must see what CI sees)
+    for stale in WHEELHOUSE.iterdir():
+        if stale.suffix in {".whl", ".gz"} and stale not in current:
+            stale.unlink()
     return {name: b.wheel for name, b in built.items()}
 
 
