@@ -18,7 +18,7 @@ unless the ini option ``riso_test_settings = false``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
@@ -56,13 +56,17 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+#: addini's value type, not a string literal in place: mypy would read one as a type form
+_INI_TYPE: Literal["bool"] = "bool"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         _environ.INI,
         "apply the riso plugins' test settings (test database, relaxed limits) to the "
         "environment when pytest starts (default true); false: only while the `app` "
         "fixture imports the app",
-        type="bool",
+        type=_INI_TYPE,
         default=True,
     )
 
