@@ -5,7 +5,9 @@ Flask extensions keep theirs in ``app.extensions``: ``extensions`` maps a
 feature name to its per-app object (riso-db's ``Database``, riso-auth's
 runtime...), and the capabilities one feature offers the others are provided
 and looked up here. Each feature's public accessor (``riso_db.database(app)``)
-is named after the object it returns and reads it with :func:`extension`.
+is named after the object it returns and reads ``extensions`` itself (some
+create the object on first use); :func:`extension` is the type-checked reader
+for other code.
 """
 
 from __future__ import annotations
