@@ -1,8 +1,8 @@
 """Revision auth_0002_normalise_emails: stored emails normalised, collisions reported, not merged.
 
-The rows are seeded as the previous release stored them (raw SQL, its
-lower-case-only rule), the tree is put back at auth_0001_initial, and
-riso-db's upgrade runs the data migration.
+The tree is downgraded to auth_0001_initial, rows are seeded as that release
+stored them (raw SQL, its lower-case-only rule), and riso-db's upgrade runs
+the data migration (and every later revision).
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from riso_test_support.auth import AppFactory
 
 import riso_db
+from riso_db._migrations._runner import downgrade_tree
+from riso_db._migrations._trees import all_trees, find_tree
 
 VERSION_TABLE = "riso_auth_alembic_version"
 
@@ -42,8 +45,17 @@ def _seed(engine: sa.Engine, emails: list[str]) -> dict[str, int]:
             ids[email] = conn.execute(
                 sa.text("SELECT id FROM auth_users WHERE email = :email"), {"email": email}
             ).scalar_one()
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'auth_0001_initial'"))
     return ids
+
+
+def _back_to_the_first_release(app: FastAPI) -> str:
+    """Downgrade riso-auth's tree to auth_0001_initial; its head, to upgrade to again."""
+    trees = all_trees(app)
+    tree = find_tree(trees, "auth")
+    downgrade_tree(riso_db.database(app), tree, trees, "auth_0001_initial")
+    head = tree.script.get_current_head()
+    assert head is not None
+    return head
 
 
 def _emails(engine: sa.Engine, ids: dict[str, int]) -> dict[str, str]:
@@ -68,7 +80,8 @@ def test_upgrade_normalises_and_reports_collisions(
     idna = f"carol-{u}@xn--bcher-kva.de"
     control = f"dave\x1b-{u}@example.com"
     canonical = f"erin-{u}@example.com"
-    app = app_factory(db_url)  # at head: the previous release's rows come next
+    app = app_factory(db_url)
+    head = _back_to_the_first_release(app)  # the previous release's rows come next
     engine = riso_db.database(app).sync_engine
     ids = _seed(engine, [lone, twin_a, twin_b, nfd, idna, control, canonical])
     engine.dispose()
@@ -83,7 +96,7 @@ def test_upgrade_normalises_and_reports_collisions(
             version = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     finally:
         engine.dispose()
-    assert version == "auth_0002_normalise_emails"
+    assert version == head
     assert stored[lone] == f"alice-{u}@example.com"
     assert stored[nfd] == f"ren\u00e9e-{u}@example.com"
     assert stored[idna] == f"carol-{u}@b\u00fccher.de"
@@ -115,6 +128,7 @@ def test_a_canonical_row_registered_during_the_upgrade_is_not_merged(
     u = uuid.uuid4().hex[:8]
     old, canonical = f"\uff5aoe-{u}@example.com", f"zoe-{u}@example.com"
     app = app_factory(db_url)
+    _back_to_the_first_release(app)
     engine = riso_db.database(app).sync_engine
     ids = _seed(engine, [old])
     engine.dispose()

@@ -60,6 +60,7 @@ def test_feature_declaration() -> None:
         "auth_denylist",
         "auth_one_time_tokens",
         "auth_rate_limits",
+        "auth_identities",
     }
 
 

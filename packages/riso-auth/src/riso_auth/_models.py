@@ -10,6 +10,8 @@ table                         holds
 ``auth_denylist``             access tokens revoked before they expire (by ``jti``)
 ``auth_one_time_tokens``      reset / verification tokens, each usable once
 ``auth_rate_limits``          fixed-window counters shared by every instance
+``auth_identities``           accounts of OpenID Connect / OAuth2 providers linked to
+                              a user, unique per (provider, subject)
 ============================  =====================================================
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riso_db import Model, PrimaryKeyMixin, TimestampMixin, UtcDateTime
@@ -117,9 +119,38 @@ class RateCounter(Model):
     expires: Mapped[int] = mapped_column(Integer, index=True)
 
 
+class Identity(PrimaryKeyMixin, Model):
+    """An account at an OpenID Connect / OAuth2 provider, linked to a user."""
+
+    __tablename__ = "auth_identities"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    #: the provider's name in the settings (``RISO_AUTH_OIDC_PROVIDERS``)
+    provider: Mapped[str] = mapped_column(String(64))
+    #: the provider's ``sub`` (or GitHub's numeric id), as text
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), index=True
+    )
+    #: the email the provider gave when the identity was linked, and whether it said
+    #: the email was verified then
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 def tables() -> list[Table]:
     """The tables riso-auth owns, for its migrations."""
     return [
         m.__table__  # type: ignore[misc]
-        for m in (User, AuthSession, RefreshToken, DeniedToken, OneTimeToken, RateCounter)
+        for m in (
+            User,
+            AuthSession,
+            RefreshToken,
+            DeniedToken,
+            OneTimeToken,
+            RateCounter,
+            Identity,
+        )
     ]

@@ -43,6 +43,16 @@ HASH_THREAD_NICENESS = 5
 TEST_ARGON2 = (1, 8, 1)
 
 
+#: the stored hash of an account without a password (created through a provider):
+#: no hasher identifies it, so no password matches it; a reset sets a real one
+UNUSABLE_PASSWORD = "!"  # noqa: S105 (a marker no hash equals, not a secret)
+
+
+def has_usable_password(hashed: str) -> bool:
+    """Whether the account has a password one can sign in with."""
+    return not hashed.startswith(UNUSABLE_PASSWORD)
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (honours taskset / cgroup affinity)."""
     try:
@@ -146,6 +156,8 @@ class PasswordService:
         return await self._run(self.context.verify_and_update, password, hashed)
 
     def _usable(self, password: str, hashed: str) -> bool:
+        if not has_usable_password(hashed):
+            return False
         if not any(h.identify(hashed) for h in self.context.hashers):
             logger.warning("a stored password hash has an unknown format; login refused")
             return False
