@@ -64,8 +64,9 @@ class TasksSettings(riso.Settings):
     default_queue: str = "celery"
     #: comma-separated modules the worker imports to find tasks
     imports: str = ""
-    #: seconds: the task gets SoftTimeLimitExceeded, then is killed at time_limit
+    #: seconds after which a running task gets SoftTimeLimitExceeded (to clean up)
     soft_time_limit: int = Field(default=300, gt=0)
+    #: seconds after which a running task is killed (above the soft limit)
     time_limit: int = Field(default=330, gt=0)
     #: seconds a Redis message may stay unacknowledged before it is delivered again
     visibility_timeout: int = Field(default=3600, gt=0)
