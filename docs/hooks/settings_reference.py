@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
 import types
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 MARKER = "<!-- settings-reference -->"
-SECRET = "*(secret: not shown)*"
+MASKED = "*(secret: not shown)*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ def _is_secret(annotation: Any) -> bool:
 
 def _default_text(info: FieldInfo) -> str:
     if _is_secret(info.annotation):
-        return "unset" if info.default is None else SECRET
+        return "unset" if info.default is None else MASKED
     if info.default_factory is not None:
         value: Any = info.default_factory()  # type: ignore[call-arg]
     elif info.default is PydanticUndefined:
@@ -199,7 +200,7 @@ def _field_comments(model: type[BaseModel]) -> dict[str, str]:
         assert isinstance(node, ast.ClassDef)
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                comment = []
+                comment: list[str] = []
                 index = stmt.lineno - 2  # the line above, 0-based
                 while index >= 0 and lines[index].strip().startswith("#:"):
                     comment.insert(0, lines[index].strip()[2:].strip())
@@ -210,17 +211,5 @@ def _field_comments(model: type[BaseModel]) -> dict[str, str]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|") if "`" not in text else _escape_outside_code(text)
-
-
-def _escape_outside_code(text: str) -> str:
-    # pipes inside code spans still split a Markdown table cell: escape them all
-    out, in_code = [], False
-    for char in text:
-        if char == "`":
-            in_code = not in_code
-        if char == "|" and (not out or out[-1] != "\\"):
-            out.append("\\|")
-            continue
-        out.append(char)
-    return "".join(out)
+    # a pipe splits a Markdown table cell, inside code spans too: escape every bare one
+    return re.sub(r"(?<!\\)\|", r"\\|", text)
