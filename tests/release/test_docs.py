@@ -5,7 +5,8 @@ into a temporary folder. The settings reference must list every field of
 every settings model (riso-core's and each installed feature's) with a
 description, and never print a secret's default. A broken link fails the
 strict build (checked on a copy of the docs with one added). Package READMEs
-render on PyPI, where relative links are dead: theirs must be absolute.
+render on PyPI, where relative links are dead: theirs must be absolute. The
+built site loads nothing from the network (it is read offline too).
 """
 
 from __future__ import annotations
@@ -74,6 +75,19 @@ def test_strict_build_writes_every_nav_page(site: Path) -> None:
     for page in ("getting-started", "testing", "upgrading", "maintainers", "design", "security"):
         assert (site / page / "index.html").is_file(), page
     assert (site / "assets" / "middleware.svg").is_file()
+
+
+_EXTERNAL_ASSET = re.compile(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+"')
+
+
+def test_the_site_loads_nothing_from_the_network(site: Path) -> None:
+    # no web fonts, scripts or images from a CDN: the docs work offline
+    loaded = {
+        match
+        for page in site.rglob("*.html")
+        for match in _EXTERNAL_ASSET.findall(page.read_text("utf-8"))
+    }
+    assert loaded == set()
 
 
 SECTIONS = reference.sections()
