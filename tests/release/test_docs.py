@@ -3,7 +3,8 @@
 The build runs the real MkDocs (Material theme, the settings-reference hook)
 into a temporary folder. The settings reference must list every field of
 every settings model (riso-core's and each installed feature's) with a
-description, and never print a secret's default. A broken link fails the
+description, and never print a secret's default; the command reference every
+``riso`` command and option. A broken link fails the
 strict build (checked on a copy of the docs with one added). Package READMEs
 render on PyPI, where relative links are dead: theirs must be absolute. The
 built site loads nothing from the network (it is read offline too).
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import click
 import pytest
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
@@ -29,12 +31,11 @@ from pydantic_settings import BaseSettings
 import riso
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOK = ROOT / "docs" / "hooks" / "settings_reference.py"
 READMES = sorted((ROOT / "packages").glob("*/README.md"))
 
 
-def _hook() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("settings_reference", HOOK)
+def _hook(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "hooks" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -43,7 +44,8 @@ def _hook() -> ModuleType:
     return module
 
 
-reference = _hook()
+reference = _hook("settings_reference")
+cli_reference = _hook("cli_reference")
 
 
 def _build(root: Path, site: Path) -> subprocess.CompletedProcess[str]:
@@ -126,6 +128,27 @@ def test_reference_lists_every_field_with_a_description(section: Any, settings_p
         for variable in row.variables:
             assert f"<code>{variable}</code>" in body, variable
         assert row.description.replace("``", "")[:30] in _text(body), row.field
+
+
+@pytest.fixture(scope="module")
+def cli_page(site: Path) -> str:
+    return html.unescape((site / "reference" / "cli" / "index.html").read_text("utf-8"))
+
+
+def test_cli_reference_lists_every_command_and_option(cli_page: str) -> None:
+    paths = []
+    for path, command in cli_reference.commands(cli_reference.root()):
+        paths.append(path)
+        name = " ".join(path)
+        heading = re.search(rf'<h[234] id="[^"]*"><code>{re.escape(name)}</code>', cli_page)
+        assert heading is not None, name
+        section = cli_page[heading.end() :].split("<h", 1)[0]
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert f"<code>{param.opts[0]}" in section, f"{name} {param.opts[0]}"
+    # riso-core's commands and every installed feature's group
+    assert {p[1] for p in paths if len(p) == 2} >= {"check", "features", "serve", "db", "auth"}
+    assert ("riso", "db", "upgrade") in paths
 
 
 def test_secret_defaults_are_never_printed(settings_page: str) -> None:
