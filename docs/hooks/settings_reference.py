@@ -4,8 +4,9 @@ The page ``reference/settings.md`` holds the marker ``<!-- settings-reference --
 at build time it is replaced by one table per settings model (riso-core's
 ``CoreSettings``, then every installed ``riso.features`` entry point's model),
 so the reference cannot drift from the code. Descriptions come from
-``Field(description=...)``, else from the ``#:`` comment above the field.
-Secrets' defaults are never printed.
+``Field(description=...)``, else from the ``#:`` comment above the field;
+fields that hold models of their own (a provider, a periodic task) get a table
+of their own. Secrets' defaults are never printed.
 """
 
 from __future__ import annotations
@@ -81,6 +82,52 @@ def rows(model: type[BaseSettings]) -> list[Row]:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A field whose values are models of their own (a dict or list of them, or one)."""
+
+    field: str
+    shape: Literal["dict", "list", "model"]
+    model: type[BaseModel]
+
+
+def nested_models(model: type[BaseSettings]) -> list[Nested]:
+    found = []
+    for name, info in model.model_fields.items():
+        shape, inner = _model_shape(info.annotation)
+        if shape is not None and inner is not None:
+            found.append(Nested(name, shape, inner))
+    return found
+
+
+def nested_rows(model: type[BaseSettings], nested: Nested) -> list[Row]:
+    """The nested model's fields: their variables when the settings model reads
+    ``__``-delimited names, else the keys of the JSON value."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    delimiter = model.model_config.get("env_nested_delimiter")
+    outer = (prefix + nested.field).upper()
+    comments = _field_comments(nested.model)
+    result = []
+    for name, info in nested.model.model_fields.items():
+        if delimiter and nested.shape == "dict":
+            variables: tuple[str, ...] = (f"{outer}{delimiter}<NAME>{delimiter}{name.upper()}",)
+        elif delimiter and nested.shape == "model":
+            variables = (f"{outer}{delimiter}{name.upper()}",)
+        else:
+            variables = (f"{info.alias or name}",)
+        description = info.description or comments.get(name, "")
+        result.append(
+            Row(
+                field=name,
+                variables=variables,
+                type=_type_text(info),
+                default=_default_text(info),
+                description=" ".join(description.split()),
+            )
+        )
+    return result
+
+
 def render() -> str:
     parts = []
     for section in sections():
@@ -96,7 +143,29 @@ def render() -> str:
             cells = [names, row.type, row.default, row.description]
             parts.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         parts.append("")
+        for nested in nested_models(model):
+            parts.append(_nested_table(model, nested))
     return "\n".join(parts)
+
+
+def _nested_table(model: type[BaseSettings], nested: Nested) -> str:
+    outer = (str(model.model_config.get("env_prefix", "")) + nested.field).upper()
+    what = {"dict": "each entry of", "list": "each item of", "model": "the value of"}
+    delimiter = model.model_config.get("env_nested_delimiter")
+    lines = [f"### `{outer}`: `{nested.model.__name__}`\n"]
+    doc = inspect.getdoc(nested.model) or ""
+    intro = f"The fields of {what[nested.shape]} `{outer}` (JSON)"
+    if delimiter and nested.shape != "list":
+        intro += f", or one variable per field with `{delimiter}`"
+    lines.append(intro + (f". {doc.split(chr(10) * 2)[0]}" if doc else ".") + "\n")
+    head = "variable" if delimiter and nested.shape != "list" else "JSON key"
+    lines.append(f"| {head} | type | default | description |")
+    lines.append("|---|---|---|---|")
+    for row in nested_rows(model, nested):
+        names = "<br>".join(f"`{v}`" for v in row.variables)
+        cells = [names, row.type, row.default, row.description]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -125,12 +194,12 @@ def _is_secret(annotation: Any) -> bool:
 
 
 def _default_text(info: FieldInfo) -> str:
+    if info.default is PydanticUndefined and info.default_factory is None:
+        return "*(required)*"
     if _is_secret(info.annotation):
         return "unset" if info.default is None else MASKED
     if info.default_factory is not None:
         value: Any = info.default_factory()  # type: ignore[call-arg]
-    elif info.default is PydanticUndefined:
-        return "*(required)*"
     else:
         value = info.default
     if value is None:
@@ -183,6 +252,23 @@ def _annotation_text(annotation: Any) -> str:
             annotation.__name__, annotation.__name__
         )
     return str(annotation)
+
+
+def _model_shape(
+    annotation: Any,
+) -> tuple[Literal["dict", "list", "model"] | None, type[BaseModel] | None]:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _model_shape(args[0])
+    if origin in (Union, types.UnionType):
+        present = [a for a in args if a is not type(None)]
+        return _model_shape(present[0]) if len(present) == 1 else (None, None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "model", annotation
+    inner = args[-1] if origin in (dict, list) and args else None
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return ("dict" if origin is dict else "list"), inner
+    return None, None
 
 
 def _field_comments(model: type[BaseModel]) -> dict[str, str]:
