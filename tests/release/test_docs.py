@@ -7,7 +7,8 @@ description, and never print a secret's default; the command reference every
 ``riso`` command and option. A broken link fails the
 strict build (checked on a copy of the docs with one added). Package READMEs
 render on PyPI, where relative links are dead: theirs must be absolute. The
-built site loads nothing from the network (it is read offline too).
+built site loads nothing from the network (it is read offline too), and every
+test the security page cites exists.
 """
 
 from __future__ import annotations
@@ -191,6 +192,26 @@ def test_a_broken_link_fails_the_strict_build(tmp_path: Path) -> None:
     built = _build(tmp_path, tmp_path / "site")
     assert built.returncode != 0
     assert "no-such-page.md" in built.stdout + built.stderr
+
+
+_CITED = re.compile(r"`([\w./-]+\.py)?(?:::(test_\w+))?`")
+
+
+def test_every_test_the_security_page_cites_exists() -> None:
+    # `path.py`, `path.py::test_name`, or `::test_name` of the path cited before it
+    cited, missing, last = 0, [], None
+    for match in _CITED.finditer((ROOT / "docs" / "security.md").read_text("utf-8")):
+        path, name = match.groups()
+        if path:
+            last = ROOT / path
+            cited += 1
+            if not last.is_file():
+                missing.append(path)
+                continue
+        if name and (last is None or f"def {name}(" not in last.read_text("utf-8")):
+            missing.append(f"{last}::{name}")
+    assert missing == []
+    assert cited >= 20
 
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
