@@ -14,8 +14,13 @@ On SQLite the async side (aiosqlite) and the sync side (sqlite3) wrap the same
 ``sqlite3`` connection; on PostgreSQL a ``psycopg.AsyncConnection`` and a
 ``psycopg.Connection`` share one libpq connection. Both async drivers work from
 whichever event loop awaits them (the ``TestClient``'s, the test's), one at a
-time. aiomysql binds its connection to the loop that opened it and shares no
-socket with PyMySQL, so MySQL/MariaDB is not supported yet (a clear error).
+time. aiomysql binds its connection to the loop that opened it, so on
+MySQL/MariaDB the async side is an aiomysql-shaped adapter over the sync
+side's PyMySQL connection (``_mysql``), usable from any loop.
+
+MySQL ends a transaction implicitly on DDL (``CREATE``, ``ALTER``,
+``TRUNCATE``...): a test that runs DDL cannot be rolled back there, and the
+plugin says so when it finds its savepoints gone.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ _NAMES = itertools.count(1)
 
 
 class UnsupportedTestDatabaseError(RuntimeError):
-    """The test database's engine cannot be shared and rolled back (MySQL/MariaDB)."""
+    """The test database's engine cannot be shared and rolled back."""
 
 
 class _Savepoints:
@@ -125,13 +130,13 @@ class SharedConnection:
             import psycopg
 
             self._raw = psycopg.connect(_libpq_url(urls))
-        else:
+        elif self.dialect != "mysql":
             raise UnsupportedTestDatabaseError(
-                "riso-db's pytest plugin cannot roll back tests on MySQL/MariaDB yet "
-                "(aiomysql connections are bound to one event loop): set RISO_TEST_DB_URL "
-                "to a postgresql:// server, or leave it unset for SQLite"
+                f"riso-db's pytest plugin cannot roll back tests on {self.dialect}"
             )
         self.sync_engine = _engine(create_engine, urls.sync_url, creator=lambda: self._raw)
+        if self.dialect == "mysql":
+            self._raw = _mysql_connection(self.sync_engine, busy_timeout)
         self.async_engine: AsyncEngine = _engine(
             create_async_engine, urls.async_url, async_creator=self._async_connection
         )
@@ -145,6 +150,10 @@ class SharedConnection:
 
                 # aiosqlite runs the shared sqlite3 connection in its own thread
                 self.async_raw = await aiosqlite.Connection(lambda: self._raw, 64)
+            elif self.dialect == "mysql":
+                from riso_db_pytest._mysql import AsyncConnection
+
+                self.async_raw = AsyncConnection(self._raw)
             else:
                 import psycopg
 
@@ -157,7 +166,8 @@ class SharedConnection:
         self._savepoints.clear()
         if self.dialect == "sqlite":
             self._raw.execute("BEGIN")
-        # psycopg begins one implicitly before the first statement
+        # psycopg begins one implicitly before the first statement, and so does
+        # MySQL with autocommit off (a BEGIN there would commit an open one)
 
     def rollback(self) -> None:
         """Undo everything done since :meth:`begin`, commits included."""
@@ -201,6 +211,15 @@ def _sqlite_connection(urls: DatabaseUrls, busy_timeout: float) -> sqlite3.Conne
     raw.execute("PRAGMA foreign_keys = ON")
     raw.execute("PRAGMA journal_mode = WAL")
     return raw
+
+
+def _mysql_connection(engine: Engine, connect_timeout: float) -> Any:
+    from riso_db_pytest._mysql import LockedConnection
+
+    # the arguments SQLAlchemy's PyMySQL dialect would connect with (FOUND_ROWS, charset...)
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cparams.setdefault("connect_timeout", connect_timeout)
+    return LockedConnection(*cargs, autocommit=False, **cparams)
 
 
 def _libpq_url(urls: DatabaseUrls) -> str:
