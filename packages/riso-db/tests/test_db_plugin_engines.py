@@ -156,6 +156,14 @@ async def test_async_client_and_sync_db_session(async_client, sync_db_session):
     assert sync_db_session.scalar(select(Widget.name)) == "from-async"
 
 
+@pytest.mark.anyio
+async def test_rows_streamed_on_the_app_s_connection(async_client, db_session):
+    for name in ("b", "a"):
+        await async_client.post("/widgets", params={"name": name})
+    result = await db_session.stream_scalars(select(Widget.name).order_by(Widget.name))
+    assert [name async for name in result] == ["a", "b"]
+
+
 def test_a_failed_statement_keeps_what_was_written_before(client, sync_db_session):
     first = client.post("/widgets", params={"name": "kept"}).json()["id"]
     with pytest.raises(IntegrityError):
@@ -173,6 +181,16 @@ def test_a_rolled_back_session_keeps_the_app_s_commits(client, sync_db_session):
 
 
 '''
+
+
+SCHEMA_TEST_PY = """\
+from sqlalchemy import text
+
+
+def test_changes_the_schema(client, sync_db_session):
+    client.post("/widgets", params={"name": "before"})
+    sync_db_session.execute(text("CREATE TABLE scratch (id INT)"))
+"""
 
 
 @dataclass
@@ -281,3 +299,18 @@ def test_the_suite_passes_twice_on_each_engine(project: Project, server: str) ->
         names = {url.rsplit("/", 1)[1] for url in {*first, second}}
         assert all(name.startswith("riso_") for name in names)
         assert not names & _server_databases(server)  # each dropped at the end of its run
+
+
+def test_a_schema_change_in_a_test_fails_it_clearly_on_mariadb(
+    project: Project, mariadb_url: str
+) -> None:
+    # MySQL commits DDL implicitly: the test's writes cannot be rolled back, and it says so
+    (project.root / "tests" / "test_schema.py").write_text(SCHEMA_TEST_PY)
+    proc = project.pytest("tests/test_schema.py", server=mariadb_url)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 passed, 1 error" in proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if "ended the test's transaction" in line]
+    assert lines, proc.stdout  # the error, and again in the summary
+    assert all("CREATE, ALTER, DROP, TRUNCATE" in line for line in lines)
+    print(proc.stdout)
+    assert "Traceback" not in proc.stdout

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -38,10 +39,24 @@ from sqlalchemy.pool import StaticPool
 from riso_db._url import DatabaseUrls
 
 _NAMES = itertools.count(1)
+#: MySQL: the savepoint opened with each test's transaction
+_OUTER = "riso_test_outer"
 
 
 class UnsupportedTestDatabaseError(RuntimeError):
-    """The test database's engine cannot be shared and rolled back."""
+    """The test database's engine cannot share and roll back what a test did."""
+
+
+class TransactionEndedError(UnsupportedTestDatabaseError):
+    """MySQL committed the test's transaction implicitly (DDL): it cannot be rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "MySQL ended the test's transaction: a statement it commits implicitly "
+            "(CREATE, ALTER, DROP, TRUNCATE, LOCK TABLES...) ran during the test, so what "
+            "was written before it stays in the test database; change the schema in "
+            "migrations, not in tests"
+        )
 
 
 class _Savepoints:
@@ -97,8 +112,13 @@ class _Savepoints:
                 return
             name = self.stack[index][1]
             del self.stack[index:]
-            _execute(connection, f"ROLLBACK TO SAVEPOINT {name}")
-            _execute(connection, f"RELEASE SAVEPOINT {name}")
+            try:
+                _execute(connection, f"ROLLBACK TO SAVEPOINT {name}")
+                _execute(connection, f"RELEASE SAVEPOINT {name}")
+            except TransactionEndedError:
+                # rollbacks run in cleanups (a session's close, an exception unwinding):
+                # raising here would hide the error being handled; the test fails at its end
+                pass
 
 
 def _no_op(_dbapi_connection: Any) -> None:
@@ -110,8 +130,19 @@ def _execute(connection: Connection, sql: str) -> None:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
+    except Exception as exc:
+        if lost_savepoint(exc):
+            raise TransactionEndedError from exc
+        raise
     finally:
         cursor.close()
+
+
+def lost_savepoint(exc: BaseException) -> bool:
+    """Whether MySQL says a savepoint is gone (an implicit commit took the transaction)."""
+    pymysql = sys.modules.get("pymysql")
+    # ER_SP_DOES_NOT_EXIST
+    return pymysql is not None and isinstance(exc, pymysql.Error) and exc.args[:1] == (1305,)
 
 
 class SharedConnection:
@@ -166,8 +197,12 @@ class SharedConnection:
         self._savepoints.clear()
         if self.dialect == "sqlite":
             self._raw.execute("BEGIN")
-        # psycopg begins one implicitly before the first statement, and so does
-        # MySQL with autocommit off (a BEGIN there would commit an open one)
+        elif self.dialect == "mysql":
+            # with autocommit off the transaction begins implicitly (as psycopg's); the
+            # savepoint tells at the end whether a DDL statement committed it midway
+            with self._raw.cursor() as cursor:
+                cursor.execute(f"SAVEPOINT {_OUTER}")
+        # psycopg begins one implicitly before the first statement
 
     def rollback(self) -> None:
         """Undo everything done since :meth:`begin`, commits included."""
@@ -175,8 +210,19 @@ class SharedConnection:
         if self.dialect == "sqlite":
             if self._raw.in_transaction:
                 self._raw.execute("ROLLBACK")
-        else:
-            self._raw.rollback()
+            return
+        ended = False
+        if self.dialect == "mysql":
+            try:
+                with self._raw.cursor() as cursor:
+                    cursor.execute(f"ROLLBACK TO SAVEPOINT {_OUTER}")
+            except Exception as exc:
+                if not lost_savepoint(exc):
+                    raise
+                ended = True
+        self._raw.rollback()
+        if ended:
+            raise TransactionEndedError
 
     async def close_async(self) -> None:
         """Close the async side (aiosqlite's thread must end, or the process would wait)."""
