@@ -314,3 +314,26 @@ def test_a_schema_change_in_a_test_fails_it_clearly_on_mariadb(
     assert all("CREATE, ALTER, DROP, TRUNCATE" in line for line in lines)
     print(proc.stdout)
     assert "Traceback" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ("mysql://nobody:hunter2@127.0.0.1:3306/x", "Access denied for user 'nobody'"),
+        ("postgresql://nobody:hunter2@127.0.0.1:1/x", "connection failed"),
+        ("redis://127.0.0.1:6379/0", "needs a postgresql:// or mysql:// URL"),
+    ],
+)
+def test_a_server_that_cannot_be_used_is_one_line(
+    project: Project, server: str, reason: str, request: pytest.FixtureRequest
+) -> None:
+    if server.startswith("mysql"):
+        request.getfixturevalue("mariadb_url")  # the server answers, and refuses nobody
+    proc = project.pytest(server=server)
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # a usage error
+    output = proc.stdout + proc.stderr
+    (line,) = [line for line in output.splitlines() if "cannot create a test database" in line]
+    assert line.startswith("ERROR: RISO_TEST_DB_URL: ")
+    assert reason in line
+    assert "hunter2" not in output
+    assert "Traceback" not in output and "INTERNALERROR" not in output
