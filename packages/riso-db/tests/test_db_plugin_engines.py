@@ -336,4 +336,5 @@ def test_a_server_that_cannot_be_used_is_one_line(
     assert line.startswith("ERROR: RISO_TEST_DB_URL: ")
     assert reason in line
     assert "hunter2" not in output
-    assert "Traceback" not in output and "INTERNALERROR" not in output
+    assert "Traceback" not in output
+    assert "INTERNALERROR" not in output
