@@ -157,6 +157,18 @@ async def test_async_client_and_sync_db_session(async_client, sync_db_session):
 
 
 @pytest.mark.anyio
+async def test_concurrent_requests_share_the_connection(async_client, db_session):
+    import asyncio
+
+    names = [f"c{n}" for n in range(5)]
+    answers = await asyncio.gather(
+        *(async_client.post("/widgets", params={"name": name}) for name in names)
+    )
+    assert [answer.status_code for answer in answers] == [201] * 5
+    assert sorted(await db_session.scalars(select(Widget.name))) == names
+
+
+@pytest.mark.anyio
 async def test_rows_streamed_on_the_app_s_connection(async_client, db_session):
     for name in ("b", "a"):
         await async_client.post("/widgets", params={"name": name})
