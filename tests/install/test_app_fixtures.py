@@ -3,8 +3,8 @@
 One venv per module holds only the built wheels (plus pytest, pytest-xdist,
 pytest-randomly, httpx and anyio from the index). The app project beside it
 has its own ``tests/``; each case runs that suite with pytest in a subprocess,
-on SQLite and on PostgreSQL, in random order, on two xdist workers, and twice
-on the same ``RISO_TEST_DB_URL``.
+on SQLite, PostgreSQL and MariaDB, in random order, on two xdist workers, and
+twice on the same ``RISO_TEST_DB_URL``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from riso_test_support.install import Venv
 
 POSTGRES_SERVER = os.environ.get("RISO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+MARIADB_SERVER = os.environ.get("RISO_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
+#: (RISO_TEST_DB_URL, the fixture that checks its server answers)
+SERVERS = [
+    pytest.param(POSTGRES_SERVER, "postgres_url", id="postgresql"),
+    pytest.param(MARIADB_SERVER, "mariadb_url", id="mariadb"),
+]
 RISO = (
     "riso-core",
-    "riso-db[postgres]",
+    "riso-db[postgres,mysql]",
     "riso-auth",
     "riso-health",
     "riso-obs",
@@ -248,22 +255,44 @@ def test_the_suite_passes_on_two_workers(project: Project) -> None:
     assert passed(project.pytest("-n", "2")) == TOTAL
 
 
-def test_the_suite_passes_on_postgres_twice_on_the_same_server(
-    project: Project, postgres_url: str
+@pytest.mark.parametrize(("server", "service"), SERVERS)
+def test_the_suite_passes_on_a_server_twice(
+    project: Project, server: str, service: str, request: pytest.FixtureRequest
 ) -> None:
-    # postgres_url checks the server answers; the suite gets the server URL itself
+    request.getfixturevalue(service)  # the server answers; the suite gets the server URL itself
     for _run in range(2):
-        assert passed(project.pytest("-n", "2", RISO_TEST_DB_URL=POSTGRES_SERVER)) == TOTAL
-    assert passed(project.pytest("-p", "randomly", RISO_TEST_DB_URL=POSTGRES_SERVER)) == TOTAL
+        assert passed(project.pytest("-n", "2", RISO_TEST_DB_URL=server)) == TOTAL
+    assert passed(project.pytest("-p", "randomly", RISO_TEST_DB_URL=server)) == TOTAL
 
 
-def test_no_database_is_left_on_the_server(project: Project, postgres_url: str) -> None:
+def _databases(server: str) -> set[str]:
+    if server.startswith("mysql"):
+        import pymysql
+
+        parts = urlsplit(server)
+        conn = pymysql.connect(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+        )
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW DATABASES")
+                return {row[0] for row in cursor.fetchall()}
+        finally:
+            conn.close()
     import psycopg
 
-    def databases() -> set[str]:
-        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
-            return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    with psycopg.connect(server, autocommit=True) as conn:
+        return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
 
+
+@pytest.mark.parametrize(("server", "service"), SERVERS)
+def test_no_database_is_left_on_the_server(
+    project: Project, server: str, service: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(service)
     probe = project.root / "tests" / "test_probe.py"
     probe.write_text(
         "import pathlib\n"
@@ -271,12 +300,12 @@ def test_no_database_is_left_on_the_server(project: Project, postgres_url: str) 
         f"    pathlib.Path({str(project.root / 'probe.txt')!r}).write_text(riso_db_url)\n"
     )
     try:
-        passed(project.pytest("tests/test_probe.py", RISO_TEST_DB_URL=POSTGRES_SERVER))
+        passed(project.pytest("tests/test_probe.py", RISO_TEST_DB_URL=server))
     finally:
         probe.unlink()
     name = (project.root / "probe.txt").read_text().rsplit("/", 1)[1]
     assert name.startswith("riso_")
-    assert name not in databases()
+    assert name not in _databases(server)
 
 
 def test_insecure_hashing_is_refused_outside_pytest(project: Project) -> None:

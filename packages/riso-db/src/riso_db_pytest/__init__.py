@@ -11,8 +11,9 @@ imported only when a test asks for a fixture.
   upgraded on it before its first test.
 - Every test that uses the app (``client``, ``async_client``, ``db_session``...)
   runs in one transaction rolled back at its end: whatever the test, the
-  app's requests and riso-auth wrote, commits included, is gone (SQLite and
-  PostgreSQL; MySQL/MariaDB is refused with a clear error for now).
+  app's requests and riso-auth wrote, commits included, is gone (SQLite,
+  PostgreSQL and MySQL/MariaDB; on MySQL a test that changes the schema fails,
+  since DDL commits there).
 - ``db_session`` (async) and ``sync_db_session`` (sync): sessions on the same
   connection as the app, so each sees what the other wrote.
 - ``riso_db_url`` (session): the URL of the session's database.
@@ -75,7 +76,19 @@ def riso_db(riso_app: FastAPI, pytestconfig: pytest.Config) -> Iterator[SharedCo
     try:
         yield shared
     finally:
+        failure = _roll_back(shared)
+        if failure is not None:  # outside the except: one line, no chained error
+            pytest.fail(failure, pytrace=False)
+
+
+def _roll_back(shared: SharedConnection) -> str | None:
+    from riso_db_pytest._shared import UnsupportedTestDatabaseError
+
+    try:
         shared.rollback()
+    except UnsupportedTestDatabaseError as exc:  # MySQL: DDL committed the test's writes
+        return str(exc)
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,10 @@ def _create(config: pytest.Config) -> str:
         from riso.testing import fresh_database
 
         stack = ExitStack()
-        url = stack.enter_context(fresh_database(configured))
+        try:
+            url = stack.enter_context(fresh_database(configured))
+        except Exception as exc:  # the server down, the credentials refused...
+            raise pytest.UsageError(_cannot_create(configured, exc)) from None
         config.add_cleanup(stack.close)
         return url
     if configured:  # a SQLite file named by the user: emptied now, one per worker
@@ -49,6 +52,22 @@ def _create(config: pytest.Config) -> str:
     folder = Path(tempfile.mkdtemp(prefix="riso-test-db-"))
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     return f"sqlite:///{folder / 'test.db'}"
+
+
+def _cannot_create(configured: str, exc: Exception) -> str:
+    """One line naming the server (password masked) and the driver's reason."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(configured)
+        server = parsed.render_as_string(hide_password=True)
+        secret = parsed.password
+    except Exception:  # not even a URL: say nothing of it
+        server, secret = "the server", None
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if secret:
+        reason = reason.replace(str(secret), "***")
+    return f"{VARIABLE}: cannot create a test database on {server}: {reason}"
 
 
 def _worker(config: pytest.Config) -> str:

@@ -14,14 +14,20 @@ On SQLite the async side (aiosqlite) and the sync side (sqlite3) wrap the same
 ``sqlite3`` connection; on PostgreSQL a ``psycopg.AsyncConnection`` and a
 ``psycopg.Connection`` share one libpq connection. Both async drivers work from
 whichever event loop awaits them (the ``TestClient``'s, the test's), one at a
-time. aiomysql binds its connection to the loop that opened it and shares no
-socket with PyMySQL, so MySQL/MariaDB is not supported yet (a clear error).
+time. aiomysql binds its connection to the loop that opened it, so on
+MySQL/MariaDB the async side is an aiomysql-shaped adapter over the sync
+side's PyMySQL connection (``_mysql``), usable from any loop.
+
+MySQL ends a transaction implicitly on DDL (``CREATE``, ``ALTER``,
+``TRUNCATE``...): a test that runs DDL cannot be rolled back there, and the
+plugin says so when it finds its savepoints gone.
 """
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,10 +39,24 @@ from sqlalchemy.pool import StaticPool
 from riso_db._url import DatabaseUrls
 
 _NAMES = itertools.count(1)
+#: MySQL: the savepoint opened with each test's transaction
+_OUTER = "riso_test_outer"
 
 
 class UnsupportedTestDatabaseError(RuntimeError):
-    """The test database's engine cannot be shared and rolled back (MySQL/MariaDB)."""
+    """The test database's engine cannot share and roll back what a test did."""
+
+
+class TransactionEndedError(UnsupportedTestDatabaseError):
+    """MySQL committed the test's transaction implicitly (DDL): it cannot be rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "MySQL ended the test's transaction: a statement it commits implicitly "
+            "(CREATE, ALTER, DROP, TRUNCATE, LOCK TABLES...) ran during the test, so what "
+            "was written before it stays in the test database; change the schema in "
+            "migrations, not in tests"
+        )
 
 
 class _Savepoints:
@@ -92,8 +112,13 @@ class _Savepoints:
                 return
             name = self.stack[index][1]
             del self.stack[index:]
-            _execute(connection, f"ROLLBACK TO SAVEPOINT {name}")
-            _execute(connection, f"RELEASE SAVEPOINT {name}")
+            try:
+                _execute(connection, f"ROLLBACK TO SAVEPOINT {name}")
+                _execute(connection, f"RELEASE SAVEPOINT {name}")
+            except TransactionEndedError:
+                # rollbacks run in cleanups (a session's close, an exception unwinding):
+                # raising here would hide the error being handled; the test fails at its end
+                pass
 
 
 def _no_op(_dbapi_connection: Any) -> None:
@@ -105,8 +130,19 @@ def _execute(connection: Connection, sql: str) -> None:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
+    except Exception as exc:
+        if lost_savepoint(exc):
+            raise TransactionEndedError from exc
+        raise
     finally:
         cursor.close()
+
+
+def lost_savepoint(exc: BaseException) -> bool:
+    """Whether MySQL says a savepoint is gone (an implicit commit took the transaction)."""
+    pymysql = sys.modules.get("pymysql")
+    # ER_SP_DOES_NOT_EXIST
+    return pymysql is not None and isinstance(exc, pymysql.Error) and exc.args[:1] == (1305,)
 
 
 class SharedConnection:
@@ -125,13 +161,13 @@ class SharedConnection:
             import psycopg
 
             self._raw = psycopg.connect(_libpq_url(urls))
-        else:
+        elif self.dialect != "mysql":
             raise UnsupportedTestDatabaseError(
-                "riso-db's pytest plugin cannot roll back tests on MySQL/MariaDB yet "
-                "(aiomysql connections are bound to one event loop): set RISO_TEST_DB_URL "
-                "to a postgresql:// server, or leave it unset for SQLite"
+                f"riso-db's pytest plugin cannot roll back tests on {self.dialect}"
             )
         self.sync_engine = _engine(create_engine, urls.sync_url, creator=lambda: self._raw)
+        if self.dialect == "mysql":
+            self._raw = _mysql_connection(self.sync_engine, busy_timeout)
         self.async_engine: AsyncEngine = _engine(
             create_async_engine, urls.async_url, async_creator=self._async_connection
         )
@@ -145,6 +181,10 @@ class SharedConnection:
 
                 # aiosqlite runs the shared sqlite3 connection in its own thread
                 self.async_raw = await aiosqlite.Connection(lambda: self._raw, 64)
+            elif self.dialect == "mysql":
+                from riso_db_pytest._mysql import AsyncConnection
+
+                self.async_raw = AsyncConnection(self._raw)
             else:
                 import psycopg
 
@@ -157,6 +197,11 @@ class SharedConnection:
         self._savepoints.clear()
         if self.dialect == "sqlite":
             self._raw.execute("BEGIN")
+        elif self.dialect == "mysql":
+            # with autocommit off the transaction begins implicitly (as psycopg's); the
+            # savepoint tells at the end whether a DDL statement committed it midway
+            with self._raw.cursor() as cursor:
+                cursor.execute(f"SAVEPOINT {_OUTER}")
         # psycopg begins one implicitly before the first statement
 
     def rollback(self) -> None:
@@ -165,8 +210,19 @@ class SharedConnection:
         if self.dialect == "sqlite":
             if self._raw.in_transaction:
                 self._raw.execute("ROLLBACK")
-        else:
-            self._raw.rollback()
+            return
+        ended = False
+        if self.dialect == "mysql":
+            try:
+                with self._raw.cursor() as cursor:
+                    cursor.execute(f"ROLLBACK TO SAVEPOINT {_OUTER}")
+            except Exception as exc:
+                if not lost_savepoint(exc):
+                    raise
+                ended = True
+        self._raw.rollback()
+        if ended:
+            raise TransactionEndedError
 
     async def close_async(self) -> None:
         """Close the async side (aiosqlite's thread must end, or the process would wait)."""
@@ -201,6 +257,15 @@ def _sqlite_connection(urls: DatabaseUrls, busy_timeout: float) -> sqlite3.Conne
     raw.execute("PRAGMA foreign_keys = ON")
     raw.execute("PRAGMA journal_mode = WAL")
     return raw
+
+
+def _mysql_connection(engine: Engine, connect_timeout: float) -> Any:
+    from riso_db_pytest._mysql import LockedConnection
+
+    # the arguments SQLAlchemy's PyMySQL dialect would connect with (FOUND_ROWS, charset...)
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cparams.setdefault("connect_timeout", connect_timeout)
+    return LockedConnection(*cargs, autocommit=False, **cparams)
 
 
 def _libpq_url(urls: DatabaseUrls) -> str:
