@@ -138,6 +138,7 @@ def _plain_route(scope: Scope) -> BaseRoute | None:
     routes it adds itself (``/docs``, ``/docs/oauth2-redirect``, ``/redoc``,
     ``/openapi.json``) and an app's ``add_route`` ones are found again here.
     """
+    partial: BaseRoute | None = None
     for candidate in getattr(scope.get("router"), "routes", ()):
         if isinstance(candidate, Mount | Host):
             continue
@@ -145,7 +146,9 @@ def _plain_route(scope: Scope) -> BaseRoute | None:
         if match is Match.FULL:
             found: BaseRoute = candidate
             return found
-    return None
+        if match is Match.PARTIAL and partial is None:
+            partial = candidate  # the path matched, not the method: a 405, as Starlette labels it
+    return partial
 
 
 def _mount_prefix(scope: Scope, root_path: str, inner_root: str) -> str:
