@@ -69,3 +69,34 @@ def test_make_run_output_is_quiet_complete_and_labelled(tmp_path: Path) -> None:
     events = [line["event"] for line in lines]
     assert "Application shutdown complete." in events, log
     assert events[-1].startswith("Finished server process"), log
+
+
+TWO_APPS = """
+import asyncio
+from fastapi import FastAPI
+import riso
+
+
+async def main():
+    for _ in range(2):
+        app = FastAPI()
+        riso.include(app)
+        async with app.router.lifespan_context(app):
+            pass
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_generated_secret_notice_is_said_once_per_process(tmp_path: Path) -> None:
+    env = clean_environ(
+        RISO_DB_URL=f"sqlite:///{tmp_path / 'app.db'}", RISO_DISABLE="tasks,obs,health"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_APPS],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(NOTICE) == 1, done.stderr
+    assert "UserWarning" not in done.stderr
