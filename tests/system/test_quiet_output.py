@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from riso.testing import ServerProcess, clean_environ
 
 BIN = Path(sys.executable).parent
 APP = "starter.main:app"
-NOTICE = "RISO_AUTH_SECRET_KEY is not set"
+NOTICE = "RISO_AUTH_SECRET_KEY is not set: riso-auth generated one"
 DOCS = ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 
 
@@ -100,3 +101,22 @@ def test_the_generated_secret_notice_is_said_once_per_process(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert done.stderr.count(NOTICE) == 1, done.stderr
     assert "UserWarning" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["features"], ["check"], ["settings"], ["db", "current"], ["db", "check"], ["db", "history"]],
+)
+def test_cli_commands_print_no_alembic_chatter_nor_secret_notice(
+    tmp_path: Path, args: list[str]
+) -> None:
+    env = clean_environ(RISO_DB_URL=f"sqlite:///{tmp_path / 'app.db'}")
+    done = subprocess.run(
+        [BIN / "riso", "--app", APP, *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode in (0, 1), output  # db check: 1 on an empty database
+    assert "setup plugin" not in output
+    assert NOTICE not in output  # (riso check still reports auth.W001)
+    assert "Warning:" not in output
