@@ -13,9 +13,10 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
 from dotenv import dotenv_values
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
 from riso._settings import _alias_names
@@ -59,8 +60,18 @@ def field_variables(model: type[BaseSettings]) -> list[FieldVariables]:
     for name, info in model.model_fields.items():
         aliases = _alias_names(info.validation_alias) or _alias_names(info.alias)
         names = tuple(a.upper() for a in aliases) if aliases else ((prefix + name).upper(),)
-        found.append(FieldVariables(name, names, delimiter))
+        nested = delimiter if _complex(info.annotation) else None
+        found.append(FieldVariables(name, names, nested))
     return found
+
+
+def _complex(annotation: Any) -> bool:
+    """Whether pydantic-settings reads ``<NAME><delimiter><key>`` for this type (model, dict)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel | dict):
+        return True
+    if get_origin(annotation) is dict:
+        return True
+    return any(_complex(arg) for arg in get_args(annotation))
 
 
 def env_files(models: Iterable[type[BaseSettings]]) -> list[Path]:
