@@ -18,7 +18,8 @@ DEV_TOOLS = ("pytest", "ruff", "mypy")
 
 
 def make(target: str, venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # set under `uv run`
+    env["UV_PROJECT_ENVIRONMENT"] = str(venv)
     return subprocess.run(
         ["make", "-C", str(ROOT), target, *args],
         env=env, capture_output=True, text=True, timeout=600,
