@@ -1,12 +1,13 @@
 # Two commands matter: `make run` (the starter on 127.0.0.1:8000, embedded
-# defaults) and `make test` (the whole suite). Both bootstrap their tools:
-# only Python 3.11+, pip, git and make are assumed.
+# defaults; `make run PORT=8080` for another port) and `make test` (the whole
+# suite). Both bootstrap their tools: only Python 3.11+, pip, git and make are
+# assumed.
 PYTHON ?= python3
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := uv>=0.9,<0.14
 
-.PHONY: run test lint sync audit clean docs
+.PHONY: run run-sync test lint sync audit clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -15,11 +16,20 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --all-packages --locked
 
+# `make run` installs only what the starter needs (no pytest, ruff, mypy...)
+# into the same .venv. --inexact removes nothing: a `make run` after `make
+# test` keeps the dev tools, and `make test` (make sync, every package and the
+# dev group) adds them back after a first `make run`; either order works.
+run-sync: $(UV)
+	$(UV) sync --locked --package riso-starter --no-dev --inexact
+
 # Migrations first: the starter's tables (and every feature's) must exist.
 # riso serve is uvicorn with riso's production limits (the app: [tool.riso] app).
-run: sync
+HOST ?= 127.0.0.1
+PORT ?= 8000
+run: run-sync
 	$(UV) run --no-sync riso db upgrade
-	$(UV) run --no-sync riso serve --host 127.0.0.1 --port 8000
+	$(UV) run --no-sync riso serve --host $(HOST) --port $(PORT)
 
 # The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on real
 # servers and subprocesses); `make test TEST_WORKERS=0` runs it in one process.

@@ -131,10 +131,14 @@ def test_owasp_argon2_configurations_accepted(memory: int, time_cost: int) -> No
     AuthSettings(argon2_memory_cost=memory, argon2_time_cost=time_cost)
 
 
-def test_missing_secret_in_development_warns_and_generates(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_secret_in_development_generates_one_quietly_at_include(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the notice is a log line when the app starts (tests/system/test_quiet_output.py)
     monkeypatch.setenv("RISO_DB_URL", "sqlite://")
     app = FastAPI()
-    with pytest.warns(UserWarning, match="RISO_AUTH_SECRET_KEY is not set"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         riso.include(app, features=[riso_db.feature, riso_auth.feature])
     assert riso_auth.runtime(app).secret_generated
 

@@ -66,6 +66,35 @@ def test_unmatched_paths_share_one_label(make_app: Any, logs: Any) -> None:
     assert counts[("GET", riso_obs.UNMATCHED, "404")] == 4
 
 
+def test_fastapi_docs_and_plain_routes_are_labelled_by_their_paths(logs: Any) -> None:
+    # FastAPI puts its API routes in scope["route"], not the Starlette routes
+    # it adds for its docs, nor those of app.add_route
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+
+    app = FastAPI()
+
+    async def plain(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["name"])
+
+    app.add_route("/plain/{name}", plain)
+    riso.include(app, features=[riso_obs.feature])
+    paths = ["/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"]
+    with TestClient(app) as client:
+        for path in [*paths, "/plain/a", "/plain/b", "/plain/a/b"]:
+            client.get(path)
+        assert client.post("/docs").status_code == 405
+        text = client.get("/metrics").text
+    expected = {("GET", path, "200"): 1.0 for path in paths}
+    expected[("GET", "/plain/{name}", "200")] = 2.0
+    expected[("GET", riso_obs.UNMATCHED, "404")] = 1.0
+    # a method the route does not take: its path, as for an API route's 405
+    expected[("POST", "/docs", "405")] = 1.0
+    assert requests_total(text) == expected
+    access = [(r["path"], r["route"]) for r in logs.records() if r.get("logger") == "riso.access"]
+    assert access[:4] == [(path, path) for path in paths]
+
+
 @pytest.mark.parametrize(
     ("path", "endpoint"),
     [

@@ -16,7 +16,8 @@ delegate to them.
 
 from __future__ import annotations
 
-import warnings
+import logging
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,27 @@ if TYPE_CHECKING:
     from riso_db import Database
 
 
+logger = logging.getLogger("riso.auth")
+_announced = threading.Event()
+
+
+def announce_generated_secret() -> None:
+    """Say once per process, as a log line, that tokens are signed with a generated secret.
+
+    Said when the app starts serving, not when it is included: the CLI's
+    commands (``riso db upgrade``) include the app but sign no token, and
+    ``riso check`` reports auth.W001 instead.
+    """
+    if _announced.is_set():
+        return
+    _announced.set()
+    logger.warning(
+        "RISO_AUTH_SECRET_KEY is not set: riso-auth generated one for this process, so tokens "
+        "stop working when it restarts and are not shared between processes; set "
+        "RISO_AUTH_SECRET_KEY (at least 32 characters)"
+    )
+
+
 class AuthRuntime:
     """riso-auth for one app: settings, token and password services, and the stores."""
 
@@ -51,13 +73,6 @@ class AuthRuntime:
         if secret is None and not settings.is_asymmetric:
             secret = generate_secret()
             self.secret_generated = True
-            if not production:
-                warnings.warn(
-                    "RISO_AUTH_SECRET_KEY is not set: riso-auth generated one for this process, "
-                    "so tokens stop working when it restarts and are not shared between "
-                    "processes; set RISO_AUTH_SECRET_KEY (at least 32 characters)",
-                    stacklevel=2,
-                )
         self.tokens = TokenService(settings, secret)
         self.passwords = PasswordService(settings)
         self._mail: MailSender = (
@@ -125,6 +140,8 @@ class AuthRuntime:
                 "RISO_AUTH_SECRET_KEY is required under RISO_ENV=production "
                 "(riso check --deploy reports auth.E001)"
             )
+        if self.secret_generated:
+            announce_generated_secret()
 
     async def close(self) -> None:
         self.passwords.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import re
 import sys
@@ -235,6 +236,17 @@ class AuthSettings(riso.Settings):
                 raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_installed(cls, value: SecretStr | None) -> SecretStr | None:
+        # at riso.include, not as an ImportError at the first login attempt
+        if value is not None and not _installed("redis"):
+            raise ValueError(
+                "keeps the rate limits in Redis but redis-py is not installed: "
+                "pip install 'riso-auth[redis]'"
+            )
+        return value
+
     @field_validator("cookie_name", "refresh_cookie_name", "csrf_cookie_name")
     @classmethod
     def _host_prefix(cls, value: str) -> str:
@@ -299,6 +311,13 @@ class AuthSettings(riso.Settings):
 def under_pytest() -> bool:
     """True inside a pytest run that loaded riso-auth's plugin (``riso_auth_pytest``)."""
     return "pytest" in sys.modules and "riso_auth_pytest" in sys.modules
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[name] = None
+        return False
 
 
 def _split(value: str) -> list[str]:

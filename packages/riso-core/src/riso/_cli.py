@@ -21,6 +21,8 @@ from riso._cli_support import CliState, pass_app
 from riso._exceptions import DiscoveryError, RisoError
 from riso._registry import registry
 from riso._serve import serve
+from riso._settings_report import settings_command
+from riso._variable_checks import variable_checks
 
 
 class _RisoGroup(click.Group):
@@ -75,7 +77,7 @@ def features(app: FastAPI) -> None:
 def check(app: FastAPI, deploy: bool) -> None:
     """Run every feature's system checks; exit 1 if an error remains."""
     reg = registry(app)
-    checks: list[SystemCheck] = [core_checks, limit_checks]
+    checks: list[SystemCheck] = [core_checks, limit_checks, variable_checks]
     for info in reg.active:
         if info.feature is not None:
             checks.extend(info.feature.system_checks)
@@ -92,6 +94,7 @@ def check(app: FastAPI, deploy: bool) -> None:
 
 
 cli.add_command(serve)
+cli.add_command(settings_command)
 
 
 def _add_feature_commands(group: click.Group) -> None:

@@ -13,7 +13,7 @@ from packaging.version import Version
 from starlette.middleware import Middleware as StarletteMiddleware
 from starlette.types import ASGIApp
 
-from riso import _discovery, _errors, _lifespan
+from riso import _discovery, _errors, _excepthook, _lifespan
 from riso._body_limit import BodyLimitMiddleware
 from riso._exceptions import (
     AppStateError,
@@ -62,14 +62,21 @@ def include(
             "riso.include(app) must run before the app starts serving; call it right after "
             "creating the app, at import time"
         )
-    registry = resolve(app, only=only, exclude=exclude, features=features)
+    try:
+        registry = resolve(app, only=only, exclude=exclude, features=features)
+    except RisoError:
+        # uncaught (a server importing the app), it is its message, not a traceback
+        _excepthook.install()
+        raise
     # On the app before any hook runs: hooks store their state in it and read
     # the core settings from it. If one fails, the app is not left half-registered.
     app.state.riso = registry
     try:
         _apply(app, registry)
-    except BaseException:
+    except BaseException as exc:
         del app.state.riso
+        if isinstance(exc, RisoError):
+            _excepthook.install()
         raise
     return registry
 

@@ -53,6 +53,11 @@ def serve(state: CliState, host: str, port: int, workers: int, log_level: str | 
     except ImportError:
         raise RisoError(_MISSING) from None
     spec, _, folder = find_app_spec(state.app_option, state.cwd)
+    if workers > 1:
+        # Each worker imports the app again; a settings error found there would
+        # be a traceback per worker, restarted without end. Found here, it is
+        # the one-line error before any worker starts.
+        state.load_app()
     core = load_settings([("core", CoreSettings)])["core"]
     assert isinstance(core, CoreSettings)
     limits = core.server_limits

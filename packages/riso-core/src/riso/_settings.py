@@ -179,4 +179,5 @@ _SOURCE_FIELD = re.compile(r'field "([^"]+)"')
 def _message(err: Any) -> str:
     if err["type"] == "missing":
         return "required but not set"
-    return str(err["msg"])
+    # a validator's own sentence reads better without pydantic's label
+    return str(err["msg"]).removeprefix("Value error, ")

@@ -13,7 +13,24 @@ import click
 from fastapi import FastAPI
 
 import riso
-from riso_db._database import database
+from riso_db._database import Database
+from riso_db._database import database as app_database
+from riso_db._exceptions import MigrationError
+
+
+def database(app: FastAPI) -> Database:
+    """The app's database, refused when it lives in memory.
+
+    An in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``) is
+    gone when the command exits: ``upgrade`` would "succeed" into nothing.
+    """
+    db = app_database(app)
+    if db.urls.is_memory:
+        raise MigrationError(
+            "RISO_DB_URL is an in-memory SQLite database, which is gone when this command "
+            "exits: point it at a file (sqlite:///./app.db) or a server"
+        )
+    return db
 
 
 @click.group("db")
@@ -27,6 +44,7 @@ def upgrade(app: FastAPI) -> None:
     """Upgrade every tree to its head (features in dependency order, then the app)."""
     from riso_db._migrations._runner import upgrade as run_upgrade
 
+    database(app)  # refuses an in-memory database
     run_upgrade(app, echo=click.echo)
 
 

@@ -63,6 +63,7 @@ async def lifespan(app: FastAPI, settings: ObsSettings) -> AsyncIterator[None]:
     # (uvicorn.run(app_object)) gets its loggers routed again; nothing else is
     # configured here.
     _logging.route_server_loggers(settings.access_log)
+    _log_output.set_write_through(False)
     workers = _metrics.worker_count()
     directory = _metrics.multiprocess_dir()
     if settings.metrics and workers > 1 and not directory:
@@ -74,7 +75,8 @@ async def lifespan(app: FastAPI, settings: ObsSettings) -> AsyncIterator[None]:
         yield
     finally:
         _tracing.flush()
-        _log_output.flush_logs()
+        # the server's last lines come after this, and maybe no exit handler
+        _log_output.set_write_through(True)
         if directory:
             from prometheus_client import multiprocess
 

@@ -54,6 +54,8 @@ class _Output:
 
     def __init__(self) -> None:
         self.pending = False
+        #: flush every line at once: set at shutdown, when no later flush may come
+        self.write_through = False
         self.flusher_running = False
         self.hooks_installed = False
         self.wake = threading.Event()
@@ -97,6 +99,9 @@ class _Output:
                 return
             try:
                 buffer.write((line + "\n").encode("utf-8", "replace"))
+                if self.write_through:
+                    buffer.flush()
+                    return
             except (ValueError, OSError):  # closed at interpreter exit, broken pipe
                 return
             self.pending = True
@@ -140,6 +145,20 @@ write = _OUTPUT.write
 def flush_logs() -> None:
     """Write out buffered log lines now (lifespan shutdown, tests)."""
     _OUTPUT.flush()
+
+
+def set_write_through(enabled: bool) -> None:
+    """Flush each line as it is written (``True``) or batch them again (``False``).
+
+    At shutdown the server still logs its last lines ("Application shutdown
+    complete", "Finished server process") and uvicorn then re-raises the
+    SIGTERM it caught, which ends the process without ``atexit``: a buffered
+    line would be lost.
+    """
+    with _LOCK:
+        _OUTPUT.write_through = enabled
+    if enabled:
+        _OUTPUT.flush()
 
 
 class _LineLogger:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from starlette.routing import Host, Mount
+from starlette.routing import BaseRoute, Host, Match, Mount
 
 from riso_obs._access_log import encode_json_string
 from riso_obs._metrics import UNMATCHED
@@ -72,6 +72,8 @@ class RouteLabeler:
         """The stats of the route the request matched (``root_path``: the one it came in with)."""
         route = scope.get("route")
         inner_root: str = scope.get("root_path", "")
+        if route is None and status != 404 and inner_root == root_path:
+            route = _plain_route(scope)
         # A route's label is cached by the route alone, or, under a mount, by
         # the route and the mount path as sent. (A mounted app that is not a
         # router labels by status: never cached.)
@@ -107,6 +109,8 @@ class RouteLabeler:
         """The matched route's path template, mount prefixes included."""
         route = scope.get("route")
         inner_root: str = scope.get("root_path", "")
+        if route is None and status != 404 and inner_root == root_path:
+            route = _plain_route(scope)
         if route is None:
             if inner_root != root_path and status != 404:
                 # an app mounted in a FastAPI router (static files...): FastAPI
@@ -125,6 +129,26 @@ class RouteLabeler:
         if inner_root == root_path:
             return template
         return _mount_prefix(scope, root_path, inner_root) + template
+
+
+def _plain_route(scope: Scope) -> BaseRoute | None:
+    """The app's own route that matched, when the router did not say.
+
+    FastAPI puts only its API routes in ``scope["route"]``; the plain Starlette
+    routes it adds itself (``/docs``, ``/docs/oauth2-redirect``, ``/redoc``,
+    ``/openapi.json``) and an app's ``add_route`` ones are found again here.
+    """
+    partial: BaseRoute | None = None
+    for candidate in getattr(scope.get("router"), "routes", ()):
+        if isinstance(candidate, Mount | Host):
+            continue
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            found: BaseRoute = candidate
+            return found
+        if match is Match.PARTIAL and partial is None:
+            partial = candidate  # the path matched, not the method: a 405, as Starlette labels it
+    return partial
 
 
 def _mount_prefix(scope: Scope, root_path: str, inner_root: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Annotated, Any
 
@@ -11,6 +12,16 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 import riso
 
 REDIS_SCHEMES = ("redis", "rediss", "sentinel", "redis+socket")
+#: what a Redis URL needs installed (AMQP needs nothing more: kombu requires ``amqp``)
+REDIS_EXTRA = "pip install 'riso-tasks[redis]'"
+
+
+def module_installed(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[name] = None
+        return False
 
 
 class BeatEntry(BaseModel):
@@ -100,6 +111,15 @@ class TasksSettings(riso.Settings):
                 value = json.loads(value) if value.strip() else {}
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+        return value
+
+    @field_validator("broker_url", "result_backend", "idempotency_url")
+    @classmethod
+    def _redis_installed(cls, value: str | None) -> str | None:
+        # Found here, at riso.include, rather than as an AttributeError from
+        # kombu at the first enqueue (the URL itself is never echoed)
+        if _scheme(value) in REDIS_SCHEMES and not module_installed("redis"):
+            raise ValueError(f"is a Redis URL but redis-py is not installed: {REDIS_EXTRA}")
         return value
 
     @model_validator(mode="after")

@@ -25,8 +25,12 @@ import logging
 # context is configured, which readiness checks do on every probe round. This
 # package reports what it applies itself; keep Alembic's own lines for warnings,
 # unless the application chose a level for that logger.
-_ALEMBIC_RUNTIME_LOG = logging.getLogger("alembic.runtime.migration")
-if _ALEMBIC_RUNTIME_LOG.level == logging.NOTSET:
-    _ALEMBIC_RUNTIME_LOG.setLevel(logging.WARNING)
+# Likewise "setup plugin alembic.autogenerate..." (alembic 1.18+), seven INFO
+# lines when autogenerate is first imported: every CLI command once riso-obs
+# routes INFO records to the output.
+for _name in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+    _log = logging.getLogger(_name)
+    if _log.level == logging.NOTSET:
+        _log.setLevel(logging.WARNING)
 
 __all__: list[str] = []

@@ -77,7 +77,13 @@ def generate_revision(
                     revision_context=revision_context,
                 )
             except CommandError as exc:
-                raise MigrationError(f"cannot autogenerate for '{tree.name}': {exc}") from None
+                hint = ""
+                if "not up to date" in str(exc):
+                    # the models are compared with the schema at head only
+                    hint = "; run `riso db upgrade` first"
+                raise MigrationError(
+                    f"cannot autogenerate for '{tree.name}': {exc}{hint}"
+                ) from None
             connection.rollback()
     scripts = [s for s in revision_context.generate_scripts() if s is not None]
     tree.forget_script()
