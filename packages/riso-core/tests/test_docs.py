@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 import riso
 from riso._compat_docs import assets_directory
-from riso._docs import ASSETS_PATH
+from riso._docs import ASSETS_PATH, REDOC_CSP
 
 CDN = {
     f"{ASSETS_PATH}/swagger-ui-bundle.js": (
@@ -184,3 +184,12 @@ def test_an_unknown_mode_is_a_settings_error_naming_the_variable(
     assert "RISO_DOCS_ASSETS" in message
     assert "'bundled' or 'cdn'" in message
     assert "offline-secret" not in message
+
+
+def test_bundled_redoc_may_not_fetch_its_logo_from_the_internet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert composed(monkeypatch, None).get("/redoc").headers["content-security-policy"] == (
+        REDOC_CSP
+    )
+    assert "content-security-policy" not in composed(monkeypatch, "cdn").get("/redoc").headers

@@ -24,6 +24,8 @@ from riso._compat_docs import assets_directory, is_fastapi_docs_route
 
 #: where the Swagger UI and ReDoc files are served (under the app's root path)
 ASSETS_PATH = "/_riso/docs-assets"
+#: the bundled ReDoc page loads images only from the app (and inline ones)
+REDOC_CSP = "img-src 'self' data: blob:"
 
 
 def install(app: FastAPI, mode: str) -> None:
@@ -76,7 +78,7 @@ def _redoc_page(app: FastAPI, path: str) -> Route:
 
     async def redoc_html(request: Request) -> HTMLResponse:
         root = _root(request)
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=root + str(app.openapi_url),
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
@@ -84,5 +86,9 @@ def _redoc_page(app: FastAPI, path: str) -> Route:
             # ReDoc falls back to the system fonts; Google's would leave the machine
             with_google_fonts=False,
         )
+        # ReDoc's sidebar logo is an <img> from cdn.redoc.ly, hidden when it fails
+        # to load: the browser is told not to try, so nothing leaves the machine
+        page.headers["Content-Security-Policy"] = REDOC_CSP
+        return page
 
     return Route(path, redoc_html, include_in_schema=False)
