@@ -24,11 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from riso.testing import ServerProcess, clean_environ
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
