@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from riso._compat_docs import assets_directory, is_fastapi_docs_route
+from riso._compat_docs import FASTAPI_DOCS_ENDPOINTS, assets_directory, is_fastapi_docs_route
 
 #: where the Swagger UI and ReDoc files are served (under the app's root path)
 ASSETS_PATH = "/_riso/docs-assets"
@@ -32,11 +32,12 @@ def install(app: FastAPI, mode: str) -> None:
     """Replace FastAPI's docs pages by ones whose assets are local (``mode == "bundled"``)."""
     if mode != "bundled" or not app.openapi_url:
         return
+    swagger, redoc = FASTAPI_DOCS_ENDPOINTS
     replaced = False
     if app.docs_url:
-        replaced |= _replace(app, app.docs_url, "swagger_ui_html", _swagger_page(app, app.docs_url))
+        replaced |= _replace(app, app.docs_url, swagger, _swagger_page(app, app.docs_url))
     if app.redoc_url:
-        replaced |= _replace(app, app.redoc_url, "redoc_html", _redoc_page(app, app.redoc_url))
+        replaced |= _replace(app, app.redoc_url, redoc, _redoc_page(app, app.redoc_url))
     if replaced:
         app.router.routes.append(
             Mount(ASSETS_PATH, StaticFiles(directory=assets_directory()), name="riso_docs_assets")
