@@ -106,6 +106,8 @@ XDIST_GROUPS = {
     "packages/riso-tasks/": "tasks",
     # the starter served once per engine (module-scoped), not once per worker
     "tests/starter/": "starter",
+    # one starter and one headless Chromium at a time (module-scoped server)
+    "tests/browser/": "browser",
     # every package built once into dist/
     "tests/release/test_build_all.py": "dist",
 }

@@ -1,4 +1,4 @@
-"""Static checks of deploy/: the Dockerfile, compose.yaml and the Kubernetes manifests.
+"""Static checks of deploy/: the Dockerfile, compose.yaml, Kubernetes, Cloud Run, ECS and Fly.
 
 No container engine runs here, so the files are parsed and checked against the
 code they deploy:
@@ -20,6 +20,7 @@ code they deploy:
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 import tomllib
@@ -229,6 +230,40 @@ def starter_containers() -> Iterator[tuple[str, dict[str, Any]]]:
                     yield f"{doc['kind']}/{doc['metadata']['name']}", container
 
 
+def cloud_run_service() -> dict[str, Any]:
+    (service,) = [
+        d
+        for d in yaml.safe_load_all(
+            (DEPLOY / "cloud-run" / "service.yaml").read_text(encoding="utf-8")
+        )
+        if d
+    ]
+    assert isinstance(service, dict)
+    return service
+
+
+def cloud_run_container() -> dict[str, Any]:
+    (container,) = cloud_run_service()["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def ecs_task() -> dict[str, Any]:
+    data = json.loads((DEPLOY / "aws" / "task-definition.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def ecs_container(name: str) -> dict[str, Any]:
+    (container,) = [c for c in ecs_task()["containerDefinitions"] if c["name"] == name]
+    assert isinstance(container, dict)
+    return container
+
+
+def fly_config() -> dict[str, Any]:
+    return tomllib.loads((DEPLOY / "fly.toml").read_text(encoding="utf-8"))
+
+
 def image_cmd() -> list[str]:
     cmds = [args for stage, ins, args in dockerfile() if ins == "CMD"]
     return docker_exec_form(cmds[-1])
@@ -250,6 +285,11 @@ def all_commands() -> list[tuple[str, list[str]]]:
     for where, container in starter_containers():
         if "command" in container:
             out.append((where, [*container["command"], *container.get("args", [])]))
+    out.append(("cloud-run app", [*cloud_run_container()["command"]]))
+    out += [(f"ecs {c['name']}", c["command"]) for c in ecs_task()["containerDefinitions"]]
+    fly = fly_config()
+    out += [(f"fly {name}", shlex.split(cmd)) for name, cmd in fly["processes"].items()]
+    out.append(("fly release_command", shlex.split(fly["deploy"]["release_command"])))
     return out
 
 
@@ -577,3 +617,154 @@ def test_image_has_the_drivers_its_configuration_needs() -> None:
     needed = {drivers[u.split("://")[0]] for u in urls if u.split("://")[0] in drivers}
     assert needed >= {"psycopg", "redis"}
     assert sorted(needed - closure) == []
+
+
+# --- Cloud Run, ECS, Fly: settings, production limits, probes, migrations ---------------
+
+#: what a secret reference (Secret Manager, Secrets Manager, fly secrets) resolves to here
+SECRET_STAND_IN = "s3cret-" + "x" * 40
+SECRET_STAND_INS = {"RISO_DB_URL": f"postgresql://riso:{SECRET_STAND_IN}@10.0.0.5:5432/riso"}
+
+
+def secret(name: str) -> str:
+    return SECRET_STAND_INS.get(name, SECRET_STAND_IN)
+
+
+#: the production limits every target sets explicitly (riso-core CoreSettings)
+LIMIT_VARIABLES = {
+    "RISO_MAX_BODY_SIZE",
+    "RISO_LIMIT_CONCURRENCY",
+    "RISO_HEAD_TIMEOUT",
+    "RISO_BODY_TIMEOUT",
+    "RISO_KEEP_ALIVE_TIMEOUT",
+    "RISO_TRUSTED_PROXIES",
+}
+
+
+def cloud_run_environment() -> dict[str, str]:
+    return {
+        e["name"]: secret(e["name"]) if "valueFrom" in e else str(e["value"])
+        for e in cloud_run_container()["env"]
+    }
+
+
+def ecs_environment(name: str = "app") -> dict[str, str]:
+    container = ecs_container(name)
+    env = {e["name"]: e["value"] for e in container.get("environment", [])}
+    return env | {s["name"]: secret(s["name"]) for s in container.get("secrets", [])}
+
+
+def fly_secret_names() -> list[str]:
+    """The names the file tells the operator to set with ``fly secrets set``."""
+    text = (DEPLOY / "fly.toml").read_text(encoding="utf-8")
+    (line,) = [line for line in text.splitlines() if "fly secrets set" in line]
+    return re.findall(r"\b([A-Z][A-Z0-9_]+)=", line)
+
+
+def fly_environment() -> dict[str, str]:
+    env = {k: str(v) for k, v in fly_config()["env"].items()}
+    return env | {name: secret(name) for name in fly_secret_names()}
+
+
+TARGETS = {
+    "cloud-run": cloud_run_environment,
+    "ecs app": ecs_environment,
+    "ecs migrate": lambda: ecs_environment("migrate"),
+    "fly": fly_environment,
+}
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_target_variables_are_settings_fields_and_validate(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = TARGETS[target]()
+    assert env["RISO_ENV"] == "production"
+    assert unknown_variables(set(env)) == []
+    assert settings_problems(env, monkeypatch) == []
+    assert {"RISO_DB_URL", "RISO_AUTH_SECRET_KEY"} <= set(env), "the secrets come from the store"
+
+
+@pytest.mark.parametrize(
+    ("target", "platform_concurrency"),
+    [
+        (
+            "cloud-run",
+            lambda: cloud_run_service()["spec"]["template"]["spec"]["containerConcurrency"],
+        ),
+        ("fly", lambda: fly_config()["http_service"]["concurrency"]["hard_limit"]),
+        ("ecs app", lambda: 0),
+    ],
+)
+def test_every_web_target_sets_the_production_limits(
+    target: str, platform_concurrency: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = TARGETS[target]()
+    assert set(env) >= LIMIT_VARIABLES, sorted(LIMIT_VARIABLES - set(env))
+    with monkeypatch.context() as patch:
+        patch.chdir(DEPLOY)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        core = CoreSettings()
+    limits = core.server_limits
+    assert core.max_body_size > 0
+    assert 0 < limits.head_timeout <= limits.body_timeout
+    assert core.trusted_proxy_list, "behind the platform's proxy the client address is forwarded"
+    # the platform balances and queues first: riso's 503 is the backstop
+    assert limits.limit_concurrency > platform_concurrency()
+
+
+def test_ecs_keep_alive_outlives_the_load_balancers_idle_timeout() -> None:
+    alb_idle_timeout = 60  # AWS's default idle_timeout.timeout_seconds
+    assert float(ecs_environment()["RISO_KEEP_ALIVE_TIMEOUT"]) > alb_idle_timeout
+
+
+def test_cloud_run_probes_and_port() -> None:
+    container = cloud_run_container()
+    (port,) = container["ports"]
+    assert port["containerPort"] == expose_port()
+    expected = {"startupProbe": "/startup", "livenessProbe": "/health", "readinessProbe": "/ready"}
+    for probe, path in expected.items():
+        assert container[probe]["httpGet"] == {"path": path, "port": expose_port()}
+        assert path in health_paths()
+    argv = container["command"]
+    assert argv[argv.index("--port") + 1] == str(expose_port())
+    spec = cloud_run_service()["spec"]["template"]["spec"]
+    assert spec["timeoutSeconds"] > CoreSettings().body_timeout
+
+
+def test_ecs_probes_migrations_and_user() -> None:
+    app = ecs_container("app")
+    (mapping,) = app["portMappings"]
+    assert mapping["containerPort"] == expose_port()
+    check = app["healthCheck"]["command"]
+    assert check[0] == "CMD"
+    compile(check[3], "<healthCheck>", "exec")
+    assert f"http://127.0.0.1:{expose_port()}/health'" in check[3]
+    assert app["healthCheck"]["startPeriod"] > 0  # the startup allowance
+    group = json.loads((DEPLOY / "aws" / "target-group.json").read_text(encoding="utf-8"))
+    assert group["HealthCheckPath"] == "/ready"  # readiness, at the load balancer
+    assert group["Port"] == expose_port()
+    assert {"/health", "/ready"} <= health_paths()
+    migrate = ecs_container("migrate")
+    assert migrate["command"] == ["riso", "db", "upgrade"]
+    assert migrate["essential"] is False
+    assert app["dependsOn"] == [{"containerName": "migrate", "condition": "SUCCESS"}]
+    for container in (app, migrate):
+        assert container["user"] == "10001:10001"
+        assert container["readonlyRootFilesystem"] is True
+
+
+def test_fly_probes_migrations_and_processes() -> None:
+    fly = fly_config()
+    service = fly["http_service"]
+    assert service["internal_port"] == expose_port()
+    assert [c["path"] for c in service["checks"]] == ["/ready"]  # the proxy routes on it
+    machine_checks = {c["path"]: c for c in fly["checks"].values()}
+    assert set(machine_checks) == {"/health", "/startup"}
+    assert all(c["port"] == expose_port() for c in machine_checks.values())
+    assert {"/health", "/ready", "/startup"} <= health_paths()
+    assert fly["deploy"]["release_command"] == "riso db upgrade"
+    assert shlex.split(fly["processes"]["app"])[:2] == ["riso", "serve"]
+    assert fly["processes"]["worker"] == "riso tasks worker"
+    assert set(fly_secret_names()) == {"RISO_DB_URL", "RISO_AUTH_SECRET_KEY"}

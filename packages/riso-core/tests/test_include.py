@@ -243,10 +243,9 @@ def test_on_include_runs_with_validated_settings_before_routers() -> None:
     feature = riso.Feature(
         name="outer", core=CORE, settings=OuterSettings, on_include=hook, routers=[router]
     )
-    before = len(app.routes)
     riso.include(app, features=[feature])
-    assert calls == [("default", before)]
-    assert len(app.routes) == before + 1
+    # the feature's one router is added after the hook ran
+    assert calls == [("default", len(app.routes) - 1)]
 
 
 @pytest.mark.parametrize(

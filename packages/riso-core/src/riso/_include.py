@@ -13,7 +13,7 @@ from packaging.version import Version
 from starlette.middleware import Middleware as StarletteMiddleware
 from starlette.types import ASGIApp
 
-from riso import _discovery, _errors, _excepthook, _lifespan
+from riso import _discovery, _docs, _errors, _excepthook, _lifespan
 from riso._body_limit import BodyLimitMiddleware
 from riso._exceptions import (
     AppStateError,
@@ -196,6 +196,7 @@ def _check_core(by_name: dict[str, _discovery.Candidate], loaded: dict[str, Feat
 def _apply(app: FastAPI, registry: Registry) -> None:
     """Touch the app: hooks, middleware, routers, lifespan, in that order."""
     _errors.install(app)
+    _docs.install(app, registry.core.docs_assets)
     active = registry.active
     for info in active:
         assert info.feature is not None

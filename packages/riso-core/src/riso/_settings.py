@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +80,10 @@ class CoreSettings(Settings):
     #: comma-separated IPs or CIDR networks of the reverse proxies whose
     #: ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed; empty: none
     trusted_proxies: str = ""
+    #: where ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from: ``bundled``
+    #: (files installed with riso-core, served by the app) or ``cdn`` (FastAPI's
+    #: jsDelivr URLs, as without riso)
+    docs_assets: Literal["bundled", "cdn"] = "bundled"
 
     @field_validator("trusted_proxies")
     @classmethod
