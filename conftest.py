@@ -106,6 +106,8 @@ XDIST_GROUPS = {
     "packages/riso-tasks/": "tasks",
     # the starter served once per engine (module-scoped), not once per worker
     "tests/starter/": "starter",
+    # the tree's wheels built once into .cache/wheels-upgrade, releases' venvs
+    "tests/upgrade/": "upgrade",
     # every package built once into dist/
     "tests/release/test_build_all.py": "dist",
 }

@@ -64,7 +64,10 @@ class Release:
 
 def git(*args: str, root: Path = ROOT) -> str:
     proc = subprocess.run(  # noqa: S603 - fixed argv
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH, as make and CI use it
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode:
         reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
@@ -91,7 +94,9 @@ def package_folders(root: Path = ROOT) -> list[str]:
     """The folders under packages/ in HEAD."""
     listing = git("ls-tree", "--name-only", "HEAD", f"{PACKAGES}/", root=root)
     folders = [Path(line).name for line in listing.split()]
-    return [f for f in folders if git("ls-tree", "HEAD", f"{PACKAGES}/{f}/pyproject.toml", root=root)]
+    return [
+        f for f in folders if git("ls-tree", "HEAD", f"{PACKAGES}/{f}/pyproject.toml", root=root)
+    ]
 
 
 def _tree(commit: str, folder: str, root: Path) -> str:
@@ -129,9 +134,9 @@ def owns_tables(folder: str, root: Path = ROOT) -> bool:
     listing = git("ls-tree", "-r", "--name-only", "HEAD", f"{PACKAGES}/{folder}/src/", root=root)
     for name in listing.split():
         parts = Path(name).parts
-        if len(parts) >= 6 and parts[-2] == "migrations" and name.endswith(".py"):
-            if "revision =" in git("show", f"HEAD:{name}", root=root):
-                return True
+        in_migrations = len(parts) >= 6 and parts[-2] == "migrations" and name.endswith(".py")
+        if in_migrations and "revision =" in git("show", f"HEAD:{name}", root=root):
+            return True
     return False
 
 
@@ -157,7 +162,8 @@ def _build_all() -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "build_all.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -205,7 +211,7 @@ def build_release(release: Release, cache: Path | None = None, root: Path = ROOT
     with tempfile.TemporaryDirectory(prefix="riso-release-", dir=cache) as tmp:
         work = Path(tmp)
         archive = subprocess.run(  # noqa: S603 - fixed argv
-            ["git", "-C", str(root), "archive", "--format=tar", release.commit, PACKAGES],
+            ["git", "-C", str(root), "archive", "--format=tar", release.commit, PACKAGES],  # noqa: S607
             capture_output=True,
             check=False,
         )

@@ -27,7 +27,10 @@ SECRET = "upgrade-test-secret-" + "k" * 32
 
 def sqlalchemy_url(url: str) -> str:
     """A riso URL (``postgresql://``, ``mysql://``, ``sqlite:///``) with this process's driver."""
-    for prefix, driver in (("postgresql://", "postgresql+psycopg://"), ("mysql://", "mysql+pymysql://")):
+    for prefix, driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("mysql://", "mysql+pymysql://"),
+    ):
         if url.startswith(prefix):
             return driver + url.removeprefix(prefix)
     return url
@@ -168,7 +171,9 @@ def auth_write(client: httpx.Client) -> AuthData:
         pair = _pair(client, email, password)
         data.access[email], data.refresh[email] = pair["access_token"], pair["refresh_token"]
     # user-0's chain is rotated once: the stored chain has a spent parent
-    rotated = client.post("/auth/refresh", json={"refresh_token": data.refresh["user-0@example.com"]})
+    rotated = client.post(
+        "/auth/refresh", json={"refresh_token": data.refresh["user-0@example.com"]}
+    )
     assert rotated.status_code == 200, rotated.text
     data.refresh["user-0@example.com"] = rotated.json()["refresh_token"]
     data.access["user-0@example.com"] = rotated.json()["access_token"]
