@@ -229,12 +229,12 @@ def test_previous_release_serves_without_5xx_through_the_upgrade(
     try:
         for i in range(WORKERS):
             email = f"load-{i}@example.com"
-            pair = helpers.register_and_login(
-                clients["old"], email, f"side by side passphrase {i}!"
-            )
+            password = f"side by side passphrase {i}!"
+            helpers.register_and_login(clients["old"], email, password)
             signed = clients["old"].post(
-                "/auth/token", data={"username": email, "password": f"side by side passphrase {i}!"}
+                "/auth/token", data={"username": email, "password": password}
             )
+            assert signed.status_code == 200, signed.text
             ledger.chains[email] = signed.json()["refresh_token"]
             ledger.accounts.add(email)
         router = Router(clients, ["old"])
@@ -262,6 +262,8 @@ def test_previous_release_serves_without_5xx_through_the_upgrade(
         old_server.stop(timeout=15)
         if new_server is not None:
             new_server.stop(timeout=15)
+        for client in clients.values():
+            client.close()
 
     old_statuses, new_statuses = ledger.statuses["old"], ledger.statuses["new"]
     old_5xx = sum(1 for s in old_statuses if s >= 500)
