@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = "packages"
 DEFAULT_CACHE = Path.home() / ".cache" / "riso" / "releases"
 _VERSION = re.compile(r'^version\s*=\s*"([^"]+)"', re.MULTILINE)
+_REVISION_ID = re.compile(r'^revision\s*(?::\s*str\s*)?=\s*["\']([^"\']+)["\']', re.MULTILINE)
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -103,10 +104,11 @@ def _tree(commit: str, folder: str, root: Path) -> str:
     return git("rev-parse", f"{commit}:{PACKAGES}/{folder}", root=root).strip()
 
 
-def releases(folder: str, root: Path = ROOT) -> list[Release]:
+def releases(folder: str, root: Path = ROOT, *, include_tree: bool = False) -> list[Release]:
     """Every released version of the package in ``packages/<folder>``, oldest first.
 
-    The tree itself (HEAD's package tree) is not among them.
+    The tree itself (a version whose first commit holds HEAD's package tree) is
+    left out unless ``include_tree``.
     """
     _check_history(root)
     path = f"{PACKAGES}/{folder}/pyproject.toml"
@@ -123,21 +125,28 @@ def releases(folder: str, root: Path = ROOT) -> list[Release]:
         if match is None or match.group(1) in seen:
             continue
         seen.add(match.group(1))
-        if _tree(commit, folder, root) == head_tree:
+        if not include_tree and _tree(commit, folder, root) == head_tree:
             continue
         found.append(Release(_name(text, folder), folder, match.group(1), commit))
     return found
 
 
-def owns_tables(folder: str, root: Path = ROOT) -> bool:
-    """Whether the package's HEAD tree ships Alembic revisions (``src/*/migrations/*.py``)."""
-    listing = git("ls-tree", "-r", "--name-only", "HEAD", f"{PACKAGES}/{folder}/src/", root=root)
+def revisions_at(folder: str, commit: str = "HEAD", root: Path = ROOT) -> set[str]:
+    """The Alembic revision ids the package ships at ``commit`` (``src/*/migrations/*.py``)."""
+    listing = git("ls-tree", "-r", "--name-only", commit, f"{PACKAGES}/{folder}/src/", root=root)
+    found = set()
     for name in listing.split():
         parts = Path(name).parts
-        in_migrations = len(parts) >= 6 and parts[-2] == "migrations" and name.endswith(".py")
-        if in_migrations and "revision =" in git("show", f"HEAD:{name}", root=root):
-            return True
-    return False
+        if len(parts) >= 6 and parts[-2] == "migrations" and name.endswith(".py"):
+            match = _REVISION_ID.search(git("show", f"{commit}:{name}", root=root))
+            if match:
+                found.add(match.group(1))
+    return found
+
+
+def owns_tables(folder: str, root: Path = ROOT) -> bool:
+    """Whether the package's HEAD tree ships Alembic revisions (``src/*/migrations/*.py``)."""
+    return bool(revisions_at(folder, "HEAD", root))
 
 
 def table_packages(root: Path = ROOT) -> list[str]:
