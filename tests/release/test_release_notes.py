@@ -141,6 +141,6 @@ def test_readme_links_render_on_the_package_index(folder: str) -> None:
     ]
     assert relative == [], "relative links break on PyPI; use https://github.com/riso-dev/riso/..."
     for target in (m["target"] for m in LINK.finditer(text)):
-        if target.startswith(f"{BASE}/blob/main/") or target.startswith(f"{BASE}/tree/main/"):
+        if target.startswith((f"{BASE}/blob/main/", f"{BASE}/tree/main/")):
             path = target.split("/main/", 1)[1].split("#", 1)[0]
             assert (ROOT / path).exists(), f"{target} names a file the repository lacks"
