@@ -83,6 +83,48 @@ OPERATIONS = {
 }
 
 
+#: the expand-only way maintainers.md prescribes: nullable or defaulted columns, then
+#: the index in a revision of its own, concurrently, re-runnable
+SAFE_COLUMNS = (
+    'op.add_column("things", sa.Column("size", sa.Integer(), nullable=True))\n    '
+    'op.add_column("things", sa.Column("kind", sa.String(10), nullable=False, server_default="a"))'
+)
+SAFE_INDEX = textwrap.dedent(
+    '''\
+    """the index, concurrently, in its own revision
+
+    Revision ID: app_0003_index
+    Revises: app_0002_unsafe
+    """
+
+    from alembic import op
+
+    revision = "app_0003_index"
+    down_revision = "app_0002_unsafe"
+    branch_labels = None
+    depends_on = None
+
+
+    def upgrade() -> None:
+        with op.get_context().autocommit_block():
+            op.create_index(
+                "ix_things_size",
+                "things",
+                ["size"],
+                postgresql_concurrently=True,
+                if_not_exists=True,
+            )
+
+
+    def downgrade() -> None:
+        with op.get_context().autocommit_block():
+            op.drop_index(
+                "ix_things_size", table_name="things", postgresql_concurrently=True, if_exists=True
+            )
+    '''
+)
+
+
 def lint(app_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--app-dir", str(app_dir)],
@@ -125,6 +167,14 @@ def test_an_unsafe_revision_fails_naming_revision_and_rule(rule: str, tmp_path: 
     # the safe base revision is linted too and is not blamed
     assert "app_0001_things" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_expand_only_way_passes(tmp_path: Path) -> None:
+    app_dir = unsafe_app(tmp_path, SAFE_COLUMNS)
+    (app_dir / "migrations" / "app_0003_index.py").write_text(SAFE_INDEX, encoding="utf-8")
+    proc = lint(app_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "revisions pass squawk" in proc.stdout
 
 
 def test_a_marker_with_a_reason_silences_its_rule(tmp_path: Path) -> None:
