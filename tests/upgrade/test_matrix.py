@@ -108,3 +108,30 @@ def test_release_upgrades_to_the_tree_and_keeps_its_data(
         scenario.verify(client, data)
         ready = client.get("/hello")
         assert ready.status_code == 200
+
+
+ROWS = {"t": {"columns": ["id", "name"], "rows": [(1, "a"), (2, "b")]}}
+
+
+@pytest.mark.parametrize(
+    ("after", "problem"),
+    [
+        ({}, "table t is gone"),
+        ({"t": {"columns": ["id"], "rows": [(1,), (2,)]}}, "t: columns ['name'] are gone"),
+        (
+            {"t": {"columns": ["id", "name"], "rows": [(1, "a")]}},
+            "t: rows differ (2 before, 1 after)",
+        ),
+        ({"t": {"columns": ["id", "name"], "rows": [(1, "a"), (2, "B")]}}, "t: rows differ"),
+    ],
+)
+def test_lost_data_names_what_is_gone(after: upgrade.Snapshot, problem: str) -> None:
+    assert any(p.startswith(problem) for p in upgrade.lost_data(ROWS, after))
+
+
+def test_new_columns_and_tables_are_not_lost_data() -> None:
+    after = {
+        "t": {"columns": ["id", "extra", "name"], "rows": [(2, None, "b"), (1, "x", "a")]},
+        "u": {"columns": ["id"], "rows": [(1,)]},
+    }
+    assert upgrade.lost_data(ROWS, after) == []

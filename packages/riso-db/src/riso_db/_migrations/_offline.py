@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alembic import op
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from riso_db._compat import static_output, wrap_migration
 from riso_db._exceptions import MigrationError
 from riso_db._migrations._environment import context_options
 from riso_db._migrations._runner import tree_state
@@ -39,23 +39,23 @@ def _offline(step: Any) -> Any:
     selects the users it rewrites) fails on the mock connection. Its SQL is
     then a comment saying so, and the version row still moves, as online.
     """
-    upgrade = step.migration_fn
     revision = step.revision.revision
 
-    @functools.wraps(upgrade)  # Alembic's "-- Running upgrade ..." line names it
-    def run(**kw: Any) -> None:
-        impl = op.get_context().impl
-        impl.static_output(f"{REVISION_MARKER}{revision}")
-        try:
-            upgrade(**kw)
-        except Exception as exc:  # any failure offline: reported in the SQL, never hidden
-            impl.static_output(
-                f"-- {revision} reads rows ({type(exc).__name__} offline): its data "
-                "statements are not rendered; `riso db upgrade` runs them"
-            )
+    def wrap(upgrade: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(upgrade)  # Alembic's "-- Running upgrade ..." line names it
+        def run(**kw: Any) -> None:
+            static_output(f"{REVISION_MARKER}{revision}")
+            try:
+                upgrade(**kw)
+            except Exception as exc:  # any failure offline: reported in the SQL, never hidden
+                static_output(
+                    f"-- {revision} reads rows ({type(exc).__name__} offline): its data "
+                    "statements are not rendered; `riso db upgrade` runs them"
+                )
 
-    step.migration_fn = run
-    return step
+        return run
+
+    return wrap_migration(step, wrap)
 
 
 def upgrade_sql(trees: Sequence[Tree], dialect: str) -> str:
