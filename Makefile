@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := uv>=0.9,<0.14
 
-.PHONY: run run-sync test lint sync audit clean docs
+.PHONY: run run-sync test lint lint-migrations sync audit clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,6 +48,11 @@ lint: sync
 # entry fails. The settings reference is generated from the settings models.
 docs: sync
 	NO_MKDOCS_2_WARNING=1 $(UV) run --no-sync mkdocs build --strict --site-dir site
+
+# squawk over the PostgreSQL SQL of every riso migration (riso db upgrade --sql):
+# locks that block a rolling deploy, or changes the previous release cannot live with
+lint-migrations: sync
+	$(UV) run --no-sync python scripts/lint_migrations.py
 
 audit: sync
 	bash scripts/audit.sh

@@ -108,6 +108,8 @@ XDIST_GROUPS = {
     "tests/starter/": "starter",
     # one starter and one headless Chromium at a time (module-scoped server)
     "tests/browser/": "browser",
+    # the tree's wheels built once into .cache/wheels-upgrade, releases' venvs
+    "tests/upgrade/": "upgrade",
     # every package built once into dist/
     "tests/release/test_build_all.py": "dist",
 }

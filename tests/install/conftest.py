@@ -14,23 +14,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from riso_test_support.install import WHEELHOUSE, Venv, make_venv
+from riso_test_support.install import WHEELHOUSE, Venv, build_wheelhouse, make_venv
 
 
 @pytest.fixture(scope="session")
 def wheels(build_all: ModuleType) -> dict[str, Path]:
     """distribution -> wheel, every package built (or reused) into .cache/wheels."""
-    try:
-        built = build_all.build_all(WHEELHOUSE)
-    except build_all.BuildError as exc:
-        pytest.fail(f"build_all: {exc}", pytrace=False)
-    current = {b.wheel for b in built.values()} | {b.sdist for b in built.values()}
-    # the wheelhouse outlives a run: earlier versions left in it would satisfy
-    # floors that a clean checkout cannot (the install tests must see what CI sees)
-    for stale in WHEELHOUSE.iterdir():
-        if stale.suffix in {".whl", ".gz"} and stale not in current:
-            stale.unlink()
-    return {name: b.wheel for name, b in built.items()}
+    return build_wheelhouse(build_all)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Private names of riso-core and aiosqlite riso-db relies on (``riso_db._compat``).
+"""Private names of riso-core, aiosqlite and Alembic riso-db relies on (``riso_db._compat``).
 
 They fail here first.
 """
@@ -78,3 +78,51 @@ def test_aiosqlite_worker_thread_can_still_be_made_a_daemon() -> None:
     assert isinstance(thread, threading.Thread)
     assert thread.daemon
     assert not thread.is_alive()  # not started: nothing to stop
+
+
+def test_alembic_still_runs_steps_through_migration_fn_and_writes_static_output(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.runtime.migration import MigrationStep
+    from alembic.script import ScriptDirectory
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "r1.py").write_text(
+        "from alembic import op\n"
+        "revision = 'r1'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n"
+        "def upgrade():\n    op.execute('SELECT 1')\n"
+        "def downgrade():\n    pass\n"
+    )
+    templates = Path(riso_db.__file__).parent / "_templates"
+    script = ScriptDirectory(str(templates), version_locations=[str(versions)])
+    calls: list[str] = []
+
+    def wrap(upgrade: object) -> object:
+        def run(**kw: object) -> None:
+            calls.append("wrapped")
+            _compat.static_output("-- said by the wrapper")
+            upgrade(**kw)  # type: ignore[operator]
+
+        return run
+
+    def fn(rev: object, _context: object) -> list[object]:
+        scripts = reversed(list(script.iterate_revisions("heads", rev, implicit_base=True)))
+        return [
+            _compat.wrap_migration(MigrationStep.upgrade_from_script(script.revision_map, s), wrap)
+            for s in scripts
+        ]
+
+    out = io.StringIO()
+    env = EnvironmentContext(Config(), script, fn=fn, as_sql=True, destination_rev="heads")
+    with env:
+        env.configure(dialect_name="postgresql", output_buffer=out)
+        with env.begin_transaction():
+            env.run_migrations()
+    assert calls == ["wrapped"]
+    sql = out.getvalue()
+    assert sql.index("-- said by the wrapper") < sql.index("SELECT 1")

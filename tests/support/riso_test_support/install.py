@@ -16,6 +16,7 @@ source file, so a re-run costs a few stat calls.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -115,6 +117,37 @@ def tree_head(distribution: str) -> str:
     heads = set(revisions) - set(revisions.values())
     assert len(heads) == 1, f"{distribution}: not one head: {sorted(heads)}"
     return heads.pop()
+
+
+def script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module (scripts/ is not a package), loaded once."""
+    module_name = f"riso_scripts_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_wheelhouse(build_all: ModuleType, folder: Path = WHEELHOUSE) -> dict[str, Path]:
+    """distribution -> wheel, every package of the tree built (or reused) into ``folder``.
+
+    Earlier versions left in the folder are deleted: they would satisfy floors
+    that a clean checkout cannot (the tests must see what CI sees).
+    """
+    try:
+        built = build_all.build_all(folder)
+    except build_all.BuildError as exc:
+        pytest.fail(f"build_all: {exc}", pytrace=False)
+    current = {b.wheel for b in built.values()} | {b.sdist for b in built.values()}
+    for stale in folder.iterdir():
+        if stale.suffix in {".whl", ".gz"} and stale not in current:
+            stale.unlink()
+    return {name: b.wheel for name, b in built.items()}
 
 
 def uv() -> str:

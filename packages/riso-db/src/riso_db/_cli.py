@@ -39,13 +39,65 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option(
+    "--sql",
+    is_flag=True,
+    help="Print each tree's SQL from an empty database (offline); touch no database.",
+)
+@click.option(
+    "--dialect",
+    type=click.Choice(["postgresql", "mysql", "sqlite"]),
+    help="The SQL dialect of --sql (default: the configured database's).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say which revisions of which trees would apply; change nothing.",
+)
 @riso.pass_app
-def upgrade(app: FastAPI) -> None:
+def upgrade(app: FastAPI, sql: bool, dialect: str | None, dry_run: bool) -> None:
     """Upgrade every tree to its head (features in dependency order, then the app)."""
-    from riso_db._migrations._runner import upgrade as run_upgrade
+    if sql and dry_run:
+        raise click.UsageError("--sql and --dry-run are two different previews: choose one")
+    if dialect and not sql:
+        raise click.UsageError("--dialect goes with --sql")
+    if sql:
+        _print_sql(app, dialect)
+    elif dry_run:
+        _dry_run(app)
+    else:
+        from riso_db._migrations._runner import upgrade as run_upgrade
 
-    database(app)  # refuses an in-memory database
-    run_upgrade(app, echo=click.echo)
+        database(app)  # refuses an in-memory database
+        run_upgrade(app, echo=click.echo)
+
+
+def _print_sql(app: FastAPI, dialect: str | None) -> None:
+    from riso_db._migrations._offline import upgrade_sql
+    from riso_db._migrations._trees import all_trees
+
+    # the configured URL only names the dialect: nothing connects
+    name = dialect or database(app).urls.sync_url.get_backend_name()
+    click.echo(upgrade_sql(all_trees(app), "mysql" if name == "mariadb" else name), nl=False)
+
+
+def _dry_run(app: FastAPI) -> None:
+    from riso_db._migrations._environment import connect
+    from riso_db._migrations._offline import pending
+    from riso_db._migrations._trees import all_trees
+
+    db = database(app)
+    try:
+        with connect(db) as connection:
+            found = pending(connection, all_trees(app))
+    finally:
+        db.dispose_sync()
+    if not found:
+        click.echo("up to date: every migration tree is at its head; nothing would be applied")
+        return
+    for item in found:
+        start = ", ".join(item.current) or "(empty)"
+        click.echo(f"{item.tree}: at {start}, would apply {', '.join(item.revisions)}")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

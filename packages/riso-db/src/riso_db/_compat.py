@@ -1,4 +1,4 @@
-"""The private names of riso-core and aiosqlite that riso-db relies on, kept in this one module.
+"""The private names of riso-core, aiosqlite and Alembic that riso-db relies on, in this one module.
 
 riso-core has no public function yet for the two things riso-db needs outside
 an app's registry: the app spec as the ``riso`` CLI reads it (``--app``,
@@ -11,6 +11,11 @@ aiosqlite runs each connection on a worker thread that is not a daemon: a
 connection nobody closed would keep the interpreter from exiting. SQLAlchemy
 marks it a daemon when it opens the connection itself; riso-db opens its own
 (``_aiosqlite``) and does the same here.
+
+Alembic runs a migration step through its ``migration_fn`` attribute and
+writes offline SQL through the context's ``impl.static_output``; neither is
+documented. ``riso db upgrade --sql`` replaces the one (to turn a data
+migration that needs live rows into a comment) and calls the other.
 """
 
 from __future__ import annotations
@@ -70,3 +75,18 @@ def make_daemon(connection: Any) -> None:
     else:
         # private: aiosqlite >= 0.22 keeps its worker thread here (SQLAlchemy does the same)
         connection._thread.daemon = True
+
+
+def wrap_migration(step: Any, wrap: Callable[[Callable[..., None]], Callable[..., None]]) -> Any:
+    """``step`` (an Alembic ``RevisionStep``) running ``wrap(its upgrade function)`` instead."""
+    # private: MigrationContext.run_migrations calls step.migration_fn(**kw)
+    step.migration_fn = wrap(step.migration_fn)
+    return step
+
+
+def static_output(text: str) -> None:
+    """Write a line into the offline SQL of the migration running now."""
+    from alembic import op
+
+    # private: offline, the context's impl writes each statement into the output buffer
+    op.get_context().impl.static_output(text)

@@ -50,8 +50,9 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
-def _context_options(tree: Tree, trees: Sequence[Tree], connection: Connection) -> dict[str, Any]:
-    sqlite = connection.dialect.name == "sqlite"
+def context_options(tree: Tree, trees: Sequence[Tree], dialect: str) -> dict[str, Any]:
+    """The context options of ``tree`` on a ``dialect`` connection (online or offline)."""
+    sqlite = dialect == "sqlite"
     options: dict[str, Any] = {
         "version_table": tree.version_table,
         "target_metadata": tree.target_metadata,
@@ -78,7 +79,10 @@ def run_in_environment(
     if connection.in_transaction():
         connection.commit()
     with EnvironmentContext(Config(), tree.script, fn=fn, **kw) as env:
-        env.configure(connection=connection, **_context_options(tree, trees, connection))
+        env.configure(
+            connection=connection,
+            **context_options(tree, trees, connection.dialect.name),
+        )
         with env.begin_transaction():
             env.run_migrations()
     if connection.in_transaction():
