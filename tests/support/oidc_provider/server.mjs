@@ -3,8 +3,10 @@
 // Configured by one JSON argument (or the OIDC_PROVIDER_CONFIG variable):
 //   {"port": 4000, "clients": [{"client_id", "client_secret", "redirect_uris"}],
 //    "accounts": {"alice": {"email": "...", "email_verified": true}}}
-// The dev interactions (login form: any account id from "accounts", any password;
-// then a consent form) stay on: the tests drive them over HTTP. Prints
+// An account id missing from "accounts" that looks like an email is an account
+// with that email, verified unless the id contains "unverified" (so each test
+// signs in as fresh users). The dev interactions (login form: the account id,
+// any password; then a consent form) stay on: the tests drive them over HTTP. Prints
 // "oidc-provider listening on <issuer>" once it accepts connections.
 import Provider from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
@@ -31,7 +33,10 @@ const provider = new Provider(issuer, {
   features: { devInteractions: { enabled: true } },
   ttl: { AuthorizationCode: 60, IdToken: 300, AccessToken: 300, Interaction: 300, Session: 300, Grant: 300 },
   async findAccount(ctx, id) {
-    const claims = accounts[id];
+    let claims = accounts[id];
+    if (!claims && /^[^@\s]+@[^@\s]+$/.test(id)) {
+      claims = { email: id, email_verified: !id.includes('unverified') };
+    }
     if (!claims) return undefined;
     return { accountId: id, async claims() { return { sub: id, ...claims }; } };
   },

@@ -12,13 +12,12 @@ for a timeout), never a hang or a 500.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from typing import Any, Protocol
 
-import httpx
 import jwt
 
+from riso_auth._compat import authlib_http, authlib_oauth2_client
 from riso_auth._exceptions import AuthConfigError, OidcError, ProviderUnavailableError
 from riso_auth._identities import ProviderIdentity
 from riso_auth._oidc_flow import FinishedFlow, StartedFlow
@@ -37,12 +36,11 @@ EXTRA_HINT = "pip install 'riso-auth[oidc]'"
 def require_oidc_extra() -> Any:
     """Authlib's httpx OAuth2 client class; AuthConfigError naming the extra if absent."""
     try:
-        module = importlib.import_module("authlib.integrations.httpx_client")
+        return authlib_oauth2_client()
     except ImportError:
         raise AuthConfigError(
             f"RISO_AUTH_OIDC_PROVIDERS is set but Authlib is not installed: {EXTRA_HINT}"
         ) from None
-    return module.AsyncOAuth2Client
 
 
 class Provider(Protocol):
@@ -66,6 +64,8 @@ class _HttpProvider:
         self.settings = settings
         self._client_class = client_class
         self._client: Any = None
+        #: httpx2 (or httpx): what Authlib's client raises and takes
+        self._http = authlib_http()
 
     def client(self) -> Any:
         if self._client is None:
@@ -74,7 +74,7 @@ class _HttpProvider:
                 client_secret=self.settings.client_secret.get_secret_value(),
                 scope=self.settings.scope,
                 code_challenge_method="S256",
-                timeout=httpx.Timeout(self.settings.timeout),
+                timeout=self._http.Timeout(self.settings.timeout),
                 follow_redirects=False,
             )
         return self._client
@@ -85,7 +85,7 @@ class _HttpProvider:
             await client.aclose()
 
     def unavailable(self, exc: Exception, what: str) -> ProviderUnavailableError:
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, self._http.TimeoutException):
             return ProviderUnavailableError(
                 f"{self.name} did not answer in time ({what})", status_code=504
             )
@@ -93,8 +93,8 @@ class _HttpProvider:
 
     async def get_json(self, url: str, what: str, **kwargs: Any) -> Any:
         try:
-            response = await self.client().get(url, withhold_token=True, **kwargs)
-        except httpx.HTTPError as exc:
+            response = await self.client().request("GET", url, withhold_token=True, **kwargs)
+        except self._http.HTTPError as exc:
             raise self.unavailable(exc, what) from None
         if response.status_code >= 500:
             raise ProviderUnavailableError(f"{self.name} failed ({what}: {response.status_code})")
@@ -122,11 +122,11 @@ class _HttpProvider:
             raise OidcError(
                 f"{self.name} refused the code ({str(exc.error)[:64]})", status_code=401
             ) from None
-        except httpx.HTTPStatusError as exc:
+        except self._http.HTTPStatusError as exc:
             raise ProviderUnavailableError(
                 f"{self.name} failed (token: {exc.response.status_code})"
             ) from None
-        except httpx.HTTPError as exc:
+        except self._http.HTTPError as exc:
             raise self.unavailable(exc, "token") from None
         except ValueError:
             raise ProviderUnavailableError(

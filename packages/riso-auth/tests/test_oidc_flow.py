@@ -1,0 +1,66 @@
+"""Sign in with a real OpenID provider (panva's oidc-provider on loopback), end to end.
+
+The whole code flow to riso-auth's token pair and ``/auth/me`` on every engine,
+returning identities, the flow's one-time state, replayed codes and nonces,
+provider errors, redirects to a frontend, linking and unlinking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from riso_test_support.auth import AppFactory, bearer, serve
+from riso_test_support.oidc import path_and_query, provider_env, query_of, sign_in_at_provider
+
+
+def _email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def _start(client: httpx.AsyncClient, query: str = "") -> str:
+    r = await client.get(f"/auth/oidc/local/authorize{query}")
+    assert r.status_code == 302, r.text
+    return r.headers["location"]
+
+
+async def _sign_in(client: httpx.AsyncClient, login: str, query: str = "") -> httpx.Response:
+    back = await sign_in_at_provider(await _start(client, query), login)
+    return await client.get(path_and_query(back))
+
+
+async def test_code_flow_to_token_pair_and_me(
+    any_db_url: str, app_factory: AppFactory, oidc_issuer: str
+) -> None:
+    app = app_factory(any_db_url, oidc_providers=provider_env(oidc_issuer))
+    email = _email()
+    async with serve(app) as client:
+        location = await _start(client)
+        assert location.startswith(f"{oidc_issuer}/auth?")
+        sent = query_of(location)
+        assert sent["code_challenge_method"] == "S256"
+        assert sent["response_type"] == "code"
+        assert len(sent["state"]) >= 32
+        assert len(sent["nonce"]) >= 32
+        assert "code_verifier" not in sent
+        back = await sign_in_at_provider(location, email)
+        r = await client.get(path_and_query(back))
+        assert r.status_code == 200, r.text
+        pair: dict[str, Any] = r.json()
+        assert r.headers["cache-control"] == "no-store"
+        me = (await client.get("/auth/me", headers=bearer(pair["access_token"]))).json()
+        assert me["email"] == email
+        assert me["is_verified"] is True
+        assert me["providers"] == ["local"]
+        # the account has no password: the password grant refuses it
+        r = await client.post("/auth/token", data={"username": email, "password": "!"})
+        assert r.status_code == 401
+        # a returning identity signs in the same account
+        r = await _sign_in(client, email)
+        assert r.status_code == 200, r.text
+        again = (await client.get("/auth/me", headers=bearer(r.json()["access_token"]))).json()
+        assert again["id"] == me["id"]
+        # the refresh token is riso-auth's own
+        r = await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        assert r.status_code == 200
