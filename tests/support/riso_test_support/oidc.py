@@ -13,6 +13,7 @@ none``, another audience, expired, an unknown ``kid``), and GitHub's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -104,11 +105,20 @@ _ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
 _PROMPT = re.compile(r'name="prompt" value="([a-z]+)"')
 
 
+_ABORT = re.compile(r'href="([^"]*/abort)"')
+
+
 async def sign_in_at_provider(
-    authorize_url: str, login: str, *, stop_at: str = APP_ORIGIN, max_steps: int = 12
+    authorize_url: str,
+    login: str,
+    *,
+    stop_at: str = APP_ORIGIN,
+    max_steps: int = 12,
+    cancel: bool = False,
 ) -> str:
     """Follow the provider's pages as a browser would, logging in as ``login`` and
-    consenting; the URL it finally sends the browser to (the app's callback)."""
+    consenting (or, with ``cancel``, pressing its Cancel link); the URL it finally
+    sends the browser to (the app's callback)."""
     async with httpx.AsyncClient(timeout=10) as browser:
         url = authorize_url
         response = await browser.get(url)
@@ -120,6 +130,10 @@ async def sign_in_at_provider(
                 response = await browser.get(url)
                 continue
             assert response.status_code == 200, response.text[:500]
+            abort = _ABORT.search(response.text)
+            if cancel and abort is not None:
+                response = await browser.get(urljoin(url, abort.group(1)))
+                continue
             action, prompt = _ACTION.search(response.text), _PROMPT.search(response.text)
             assert action is not None, response.text[:500]
             assert prompt is not None, response.text[:500]
@@ -166,6 +180,8 @@ class StandIn:
     jwks_hits: int = 0
     token_requests: list[dict[str, str]] = field(default_factory=list)
     nonces: dict[str, str] = field(default_factory=dict)  # code -> nonce
+    #: 0: any free port
+    port: int = 0
 
     def __post_init__(self) -> None:
         self.jwks: list[dict[str, Any]] = [public_jwk(self.key, self.kid)]
@@ -181,7 +197,7 @@ class StandIn:
             def do_POST(self) -> None:
                 stand_in._post(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -220,11 +236,12 @@ class StandIn:
     # --- HTTP ---------------------------------------------------------------
     def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?", 1)[0]

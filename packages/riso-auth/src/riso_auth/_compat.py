@@ -32,6 +32,9 @@ def authlib_http() -> ModuleType:
 
 def authlib_oauth2_client() -> Any:
     """``authlib.integrations.httpx_client.AsyncOAuth2Client`` (ImportError without Authlib)."""
+    # authlib.deprecate installs an "always" filter when imported: import it first,
+    # so the filter below comes before it
+    importlib.import_module("authlib.deprecate")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The httpx module is deprecated")
         module = importlib.import_module("authlib.integrations.httpx_client")
