@@ -152,7 +152,7 @@ class OidcProvider(_HttpProvider):
         )
         self._metadata: dict[str, Any] | None = None
         self._keys: dict[str, jwt.PyJWK] | None = None
-        self._keys_fetched_at = float("-inf")
+        self._refreshed_at = float("-inf")
         self._lock = asyncio.Lock()
         #: how many times the JWKS was fetched (for tests and metrics)
         self.jwks_fetches = 0
@@ -177,24 +177,25 @@ class OidcProvider(_HttpProvider):
         return self._metadata
 
     async def keys(self, *, refresh: bool = False) -> dict[str, jwt.PyJWK]:
-        """The JWKS, cached; ``refresh`` refetches it unless that happened too recently."""
-        due = time.monotonic() - self._keys_fetched_at >= self.settings.jwks_refresh_interval
-        if self._keys is None or (refresh and due):
+        """The JWKS, cached; ``refresh`` (an unknown ``kid``) refetches it, at most once
+        per ``jwks_refresh_interval``, so forged kids cannot make us hammer the provider."""
+        if self._keys is None or (refresh and self._refresh_due()):
             async with self._lock:
-                due = (
-                    time.monotonic() - self._keys_fetched_at >= self.settings.jwks_refresh_interval
-                )
-                if self._keys is None or (refresh and due):
+                if self._keys is None or (refresh and self._refresh_due()):
+                    if self._keys is not None:
+                        self._refreshed_at = time.monotonic()
                     uri = (await self._metadata_unlocked())["jwks_uri"]
                     document = await self.get_json(uri, "jwks")
                     self.jwks_fetches += 1
-                    self._keys_fetched_at = time.monotonic()
                     try:
                         self._keys = parse_jwks(document)
                     except IdTokenError as exc:
                         raise ProviderUnavailableError(f"{self.name}: {exc}") from None
         assert self._keys is not None
         return self._keys
+
+    def _refresh_due(self) -> bool:
+        return time.monotonic() - self._refreshed_at >= self.settings.jwks_refresh_interval
 
     async def _metadata_unlocked(self) -> dict[str, Any]:
         # called under the lock: metadata() would wait for it
