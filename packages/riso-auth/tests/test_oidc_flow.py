@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
-from riso_test_support.auth import AppFactory, bearer, serve
+from riso_test_support.auth import AppFactory, bearer, register_and_login, serve
 from riso_test_support.oidc import path_and_query, provider_env, query_of, sign_in_at_provider
 
 
@@ -64,3 +64,79 @@ async def test_code_flow_to_token_pair_and_me(
         # the refresh token is riso-auth's own
         r = await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
         assert r.status_code == 200
+
+
+async def test_link_and_unlink(any_db_url: str, app_factory: AppFactory, oidc_issuer: str) -> None:
+    app = app_factory(any_db_url, oidc_providers=provider_env(oidc_issuer))
+    email = _email("linker")
+    async with serve(app) as client:
+        pair = await register_and_login(client, email)
+        headers = bearer(pair["access_token"])
+        assert (await client.post("/auth/oidc/local/link")).status_code == 401
+        r = await client.post("/auth/oidc/local/link", headers=headers)
+        assert r.status_code == 200
+        url = r.json()["authorization_url"]
+        # the provider's account has another email: linking does not need it to match
+        back = await sign_in_at_provider(url, _email("elsewhere"))
+        r = await client.get(path_and_query(back))
+        assert r.status_code == 200, r.text
+        me = (await client.get("/auth/me", headers=headers)).json()
+        assert me["providers"] == ["local"]
+        assert me["email"] == email
+        r = await client.delete("/auth/oidc/local", headers=headers)
+        assert r.status_code == 204
+        me = (await client.get("/auth/me", headers=headers)).json()
+        assert me["providers"] == []
+        r = await client.delete("/auth/oidc/local", headers=headers)
+        assert r.status_code == 404
+
+
+async def test_unlink_refused_when_last_way_in(
+    app_factory: AppFactory, sqlite_url: str, oidc_issuer: str
+) -> None:
+    app = app_factory(sqlite_url, oidc_providers=provider_env(oidc_issuer))
+    async with serve(app) as client:
+        r = await _sign_in(client, _email("only"))
+        headers = bearer(r.json()["access_token"])
+        r = await client.delete("/auth/oidc/local", headers=headers)
+        assert r.status_code == 409
+        assert "would leave no way to sign in" in r.json()["detail"]
+        me = (await client.get("/auth/me", headers=headers)).json()
+        assert me["providers"] == ["local"]
+
+
+async def test_identity_of_another_user_cannot_be_linked(
+    app_factory: AppFactory, sqlite_url: str, oidc_issuer: str
+) -> None:
+    app = app_factory(sqlite_url, oidc_providers=provider_env(oidc_issuer))
+    owner_login = _email("owner")
+    async with serve(app) as client:
+        assert (await _sign_in(client, owner_login)).status_code == 200
+        pair = await register_and_login(client, _email("thief"))
+        headers = bearer(pair["access_token"])
+        url = (await client.post("/auth/oidc/local/link", headers=headers)).json()
+        back = await sign_in_at_provider(url["authorization_url"], owner_login)
+        r = await client.get(path_and_query(back))
+        assert r.status_code == 409
+        assert r.json()["detail"] == "This local account is linked to another user"
+        assert (await client.get("/auth/me", headers=headers)).json()["providers"] == []
+
+
+async def test_unknown_provider_is_404(
+    app_factory: AppFactory, sqlite_url: str, oidc_issuer: str
+) -> None:
+    app = app_factory(sqlite_url, oidc_providers=provider_env(oidc_issuer))
+    async with serve(app) as client:
+        for path in ("/auth/oidc/nope/authorize", "/auth/oidc/nope/callback?state=x"):
+            r = await client.get(path)
+            assert r.status_code == 404
+            assert r.json()["detail"] == "No provider named 'nope'"
+
+
+async def test_no_provider_no_endpoints(app_factory: AppFactory, sqlite_url: str) -> None:
+    app = app_factory(sqlite_url)
+    async with serve(app) as client:
+        assert (await client.get("/auth/oidc/local/authorize")).status_code == 404
+        pair = await register_and_login(client, _email())
+        me = (await client.get("/auth/me", headers=bearer(pair["access_token"]))).json()
+        assert me["providers"] == []
