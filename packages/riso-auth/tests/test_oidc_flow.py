@@ -7,12 +7,21 @@ provider errors, redirects to a frontend, linking and unlinking.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from riso_test_support.auth import AppFactory, bearer, register_and_login, serve
-from riso_test_support.oidc import path_and_query, provider_env, query_of, sign_in_at_provider
+from riso_test_support.oidc import (
+    CLIENT_SECRET,
+    path_and_query,
+    provider_env,
+    query_of,
+    sign_in_at_provider,
+)
 
 
 def _email(tag: str = "user") -> str:
@@ -140,3 +149,34 @@ async def test_no_provider_no_endpoints(app_factory: AppFactory, sqlite_url: str
         pair = await register_and_login(client, _email())
         me = (await client.get("/auth/me", headers=bearer(pair["access_token"]))).json()
         assert me["providers"] == []
+
+
+async def test_racing_callbacks_with_one_state(
+    any_db_url: str, app_factory: AppFactory, oidc_issuer: str
+) -> None:
+    """Of two callbacks presenting one state at once, exactly one signs in."""
+    app = app_factory(any_db_url, oidc_providers=provider_env(oidc_issuer))
+    async with serve(app) as client:
+        back = await sign_in_at_provider(await _start(client), _email("race"))
+        first, second = await asyncio.gather(
+            client.get(path_and_query(back)), client.get(path_and_query(back))
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 400]
+        loser = first if first.status_code == 400 else second
+        assert "already used" in loser.json()["detail"]
+
+
+async def test_no_secret_or_token_in_logs(
+    app_factory: AppFactory, sqlite_url: str, oidc_issuer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = app_factory(sqlite_url, oidc_providers=provider_env(oidc_issuer))
+    async with serve(app) as client:
+        pair = (await _sign_in(client, _email("logs"))).json()
+        # and a failing one: a replayed code
+        state = query_of(await _start(client))["state"]
+        await client.get(f"/auth/oidc/local/callback?code=spent&state={state}")
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert CLIENT_SECRET not in logged
+    assert pair["access_token"] not in logged
+    assert pair["refresh_token"] not in logged

@@ -282,6 +282,19 @@ async def test_callback_rate_limited_per_address(app: object) -> None:
         assert (await other.get("/auth/oidc/local/callback?state=x")).status_code == 400
 
 
+async def test_authorize_rate_limited_per_address(app: object) -> None:
+    runtime = riso_auth.runtime(app)  # type: ignore[arg-type]
+    runtime.settings = runtime.settings.model_copy(
+        update={"rate_limit_enabled": True, "rate_oidc_callback_address": "2/1h"}
+    )
+    async with serve(app) as client:  # type: ignore[arg-type]
+        statuses = [(await client.get("/auth/oidc/local/authorize")).status_code for _ in range(3)]
+        assert statuses == [302, 302, 429]
+        assert await _flows(app) == 2  # the refused start wrote nothing
+        # callbacks are counted apart
+        assert (await client.get("/auth/oidc/local/callback?state=x")).status_code == 400
+
+
 async def _expire_flows(app: object) -> None:
     database = riso_auth.runtime(app).database  # type: ignore[arg-type]
     async with database.sessionmaker() as session:

@@ -70,14 +70,15 @@ class IdTokenVerifier:
         algorithms: list[str],
         client_secret: str,
         leeway: int = 0,
-        max_age: int = 3600,
+        max_age: int = 86400,
     ) -> None:
         self.issuer = issuer
         self.client_id = client_id
         self.algorithms = list(algorithms)
         self._secret = client_secret.encode("utf-8")
         self.leeway = leeway
-        #: an ``iat`` older than this (seconds) is refused, whatever ``exp`` says
+        #: a token living longer than this (``exp - iat``, seconds) is refused: a
+        #: day covers every provider's default (Auth0's is 10 hours)
         self.max_age = max_age
         self._jwt = jwt.PyJWT()
 

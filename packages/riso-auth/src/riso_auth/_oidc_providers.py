@@ -109,8 +109,9 @@ class _HttpProvider:
         """The token endpoint's answer for ``code`` (PKCE verifier and client secret sent)."""
         from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
 
+        client = self.client()
         try:
-            return await self.client().fetch_token(
+            return await client.fetch_token(
                 url,
                 grant_type="authorization_code",
                 code=code,
@@ -132,6 +133,9 @@ class _HttpProvider:
             raise ProviderUnavailableError(
                 f"{self.name} answered the token request oddly"
             ) from None
+        finally:
+            # the client is shared by every sign-in: it must not keep this user's token
+            client.token = None
 
 
 class OidcProvider(_HttpProvider):
@@ -180,6 +184,7 @@ class OidcProvider(_HttpProvider):
         """The JWKS, cached; ``refresh`` (an unknown ``kid``) refetches it, at most once
         per ``jwks_refresh_interval``, so forged kids cannot make us hammer the provider."""
         if self._keys is None or (refresh and self._refresh_due()):
+            await self.metadata()
             async with self._lock:
                 if self._keys is None or (refresh and self._refresh_due()):
                     if self._keys is not None:

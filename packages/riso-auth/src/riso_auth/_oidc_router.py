@@ -76,6 +76,9 @@ async def _start(
     link_user_id: int | None,
 ) -> tuple[str, str]:
     provider = _provider(runtime, name)
+    # every start writes a row: bounded per address like the callbacks
+    address = client_address(request, runtime.settings)
+    await runtime.limits.limit(f"oidc-start:addr:{address}", "oidc_callback_address")
     if redirect_to is not None and redirect_to not in provider.settings.redirect_to:
         # exact match only: no prefix, no normalisation, so no open redirect
         raise OidcError(f"redirect_to is not an allowed target for {name}", status_code=400)

@@ -145,7 +145,7 @@ class AuthSettings(riso.Settings):
     rate_register_address: str = "10/1h"
     rate_forgot_address: str = "10/1h"
     rate_forgot_account: str = "3/1h"
-    #: provider callbacks (sign-in and linking) from one client address
+    #: provider sign-ins started, and callbacks, from one client address (each counted apart)
     rate_oidc_callback_address: str = "30/1m"
     #: keep the rate-limit counters in Redis instead of the database (riso-auth[redis])
     redis_url: SecretStr | None = None
