@@ -176,7 +176,8 @@ async def logout(user: CurrentUser, response: Response, runtime: Runtime) -> Non
 async def me(user: CurrentUser, runtime: Runtime) -> UserOut:
     """The account behind the access token, with the providers linked to it."""
     out = UserOut.of(user)
-    out.providers = await runtime.identities.providers_of(user.id)
+    if runtime.oidc_providers:  # without providers the list is empty and costs no query
+        out.providers = await runtime.identities.providers_of(user.id)
     return out
 
 
