@@ -12,6 +12,7 @@ for a timeout), never a hang or a 500.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any, Protocol
 
@@ -31,6 +32,13 @@ from riso_auth._oidc_idtoken import (
 from riso_auth._oidc_settings import OidcProviderSettings
 
 EXTRA_HINT = "pip install 'riso-auth[oidc]'"
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def error_code(value: object) -> str:
+    """An OAuth2 ``error`` fit to repeat to the client (anything odd is not echoed)."""
+    text = str(value)
+    return text if _ERROR_CODE.match(text) else "an error"
 
 
 def require_oidc_extra() -> Any:
@@ -121,7 +129,7 @@ class _HttpProvider:
         except OAuthError as exc:
             # e.g. invalid_grant: the code is spent, expired or for another client
             raise OidcError(
-                f"{self.name} refused the code ({str(exc.error)[:64]})", status_code=401
+                f"{self.name} refused the code ({error_code(exc.error)})", status_code=401
             ) from None
         except self._http.HTTPStatusError as exc:
             raise ProviderUnavailableError(

@@ -10,8 +10,7 @@ fragment, which browsers never send to a server nor put in a Referer.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 from riso_auth._deps import CurrentUser, Runtime
 from riso_auth._exceptions import OidcError
 from riso_auth._oidc_flow import FlowError
+from riso_auth._oidc_providers import Provider, error_code
 from riso_auth._ratelimit import client_address
 from riso_auth._runtime import AuthRuntime
 from riso_auth._schemas import Message, TokenOut
@@ -29,7 +29,6 @@ from riso_auth._transport import set_token_cookies
 
 router = APIRouter(prefix="/auth/oidc", tags=["auth"])
 
-_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _Param = Annotated[str | None, Query(max_length=4096)]
 
 
@@ -37,15 +36,15 @@ class AuthorizeOut(BaseModel):
     authorization_url: str
 
 
-def _provider(runtime: AuthRuntime, name: str) -> Any:
+def _provider(runtime: AuthRuntime, name: str) -> Provider:
     found = runtime.oidc_providers.get(name)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No provider named {name[:64]!r}")
     return found
 
 
-def _callback_url(request: Request, provider: Any) -> str:
-    configured: str | None = provider.settings.callback_url
+def _callback_url(request: Request, provider: Provider) -> str:
+    configured = provider.settings.callback_url
     return configured or str(request.url_for("oidc_callback", provider=provider.name))
 
 
@@ -218,8 +217,7 @@ async def oidc_callback(
 
 
 def _refusal(provider: str, error: str) -> str:
-    code = error if _ERROR_CODE.match(error) else "an error"
-    return f"{provider} refused the sign-in: {code}"
+    return f"{provider} refused the sign-in: {error_code(error)}"
 
 
 async def oidc_error_response(request: Request, exc: Exception) -> JSONResponse:
