@@ -255,6 +255,25 @@ async def test_redirect_with_cookie_transport_carries_no_token(
         assert (await client.get("/auth/me")).status_code == 200  # by cookie
 
 
+async def test_closed_registration(
+    app_factory: AppFactory, sqlite_url: str, oidc_issuer: str
+) -> None:
+    email = _email("closed")
+    providers = provider_env(oidc_issuer)
+    open_app = app_factory(sqlite_url, oidc_providers=providers)
+    async with serve(open_app) as client:
+        back = await sign_in_at_provider(await _start(client), email)
+        assert (await client.get(path_and_query(back))).status_code == 200
+    closed = app_factory(sqlite_url, oidc_providers=providers, allow_registration="false")
+    async with serve(closed) as client:
+        back = await sign_in_at_provider(await _start(client), _email("newcomer"))
+        r = await client.get(path_and_query(back))
+        assert (r.status_code, r.json()["detail"]) == (403, "Registration is closed")
+        # a returning identity still signs in
+        back = await sign_in_at_provider(await _start(client), email)
+        assert (await client.get(path_and_query(back))).status_code == 200
+
+
 async def test_inactive_account_cannot_sign_in(app: object) -> None:
     email = _email()
     async with serve(app) as client:  # type: ignore[arg-type]

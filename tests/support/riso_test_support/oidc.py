@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -52,7 +53,10 @@ def ensure_installed() -> None:
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
-        pytest.skip("node and npm are needed to run oidc-provider")
+        message = "node and npm are needed to run oidc-provider"
+        if os.environ.get("RISO_CI"):  # CI runs every real-provider case
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(PROVIDER_DIR)],
         check=True,
