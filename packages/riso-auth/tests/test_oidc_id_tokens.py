@@ -111,6 +111,7 @@ NOW = int(time.time())
         (_claims(iss="https://evil.example"), None, "the ID token comes from another issuer"),
         (_claims(exp=NOW - 60, iat=NOW - 360), None, "the ID token has expired"),
         (_claims(iat=None), None, "the ID token has no iat claim"),
+        (_claims(iat=NOW + 3600, exp=NOW + 3900), None, "the ID token is not valid yet"),
         (_claims(sub=None), None, "the ID token has no sub claim"),
         (_claims(iat=NOW, exp=NOW + 10**9), None, "lives longer than accepted"),
     ],

@@ -39,7 +39,7 @@ async def test_provider_silent_is_504_while_others_answer(
     silent = SilentListener()
     try:
         app = app_factory(
-            sqlite_url, oidc_providers=_providers(f"http://127.0.0.1:{silent.port}", timeout=5)
+            sqlite_url, oidc_providers=_providers(f"http://127.0.0.1:{silent.port}", timeout=8)
         )
         async with serve(app) as client:
             hanging = asyncio.create_task(client.get("/auth/oidc/local/authorize"))

@@ -113,6 +113,8 @@ class IdTokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise IdTokenError("the ID token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise IdTokenError("the ID token is not valid yet (iat or nbf in the future)") from None
         except jwt.InvalidAudienceError:
             raise IdTokenError("the ID token is for another audience") from None
         except jwt.InvalidIssuerError:
