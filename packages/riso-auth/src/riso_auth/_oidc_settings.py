@@ -34,11 +34,14 @@ class OidcProviderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: ``oidc`` (any OpenID Connect issuer) or ``github`` (GitHub's OAuth2 preset)
     kind: Literal["oidc", "github"] = "oidc"
     #: the issuer (``kind: oidc``); its discovery document is
     #: ``{issuer}/.well-known/openid-configuration``
     issuer: str | None = None
+    #: the client id registered at the provider
     client_id: str = Field(min_length=1, max_length=512)
+    #: the client secret registered at the provider (never logged nor echoed)
     client_secret: SecretStr
     #: space-separated; default ``openid email profile`` (GitHub: ``read:user user:email``)
     scopes: str | None = None
@@ -55,8 +58,9 @@ class OidcProviderSettings(BaseModel):
     timeout: float = Field(default=10.0, gt=0, le=120)
     #: an unknown ``kid`` refetches the JWKS at most once per this many seconds
     jwks_refresh_interval: float = Field(default=60.0, ge=0, le=86400)
-    #: GitHub preset: where its OAuth pages and API are (a stand-in in tests, Enterprise)
+    #: GitHub preset: where its OAuth pages are (GitHub Enterprise, a stand-in in tests)
     github_url: str = "https://github.com"
+    #: GitHub preset: where its REST API is (``/user``, ``/user/emails``)
     github_api_url: str = "https://api.github.com"
 
     @field_validator("algorithms")
