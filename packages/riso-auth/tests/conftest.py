@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from riso_test_support.auth import AppFactory, make_app
+from riso_test_support.oidc import oidc_issuer as oidc_issuer  # the real provider
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ def test_feature_declaration() -> None:
         "auth_one_time_tokens",
         "auth_rate_limits",
         "auth_identities",
+        "auth_oidc_flows",
     }
 
 

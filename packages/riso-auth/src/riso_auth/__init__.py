@@ -2,7 +2,8 @@
 
 ``riso.include(app)`` adds the ``/auth`` endpoints; endpoints of the app use
 ``CurrentUser``, ``OptionalUser``, ``VerifiedUser``, ``SuperUser`` and
-``require_scopes(...)``.
+``require_scopes(...)``. With ``RISO_AUTH_OIDC_PROVIDERS`` (riso-auth[oidc]) users
+also sign in with OpenID Connect providers and GitHub under ``/auth/oidc``.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
@@ -22,7 +23,9 @@ from riso_auth._exceptions import (
     AuthError,
     InvalidEmailError,
     InvalidTokenError,
+    OidcError,
     PasswordPolicyError,
+    ProviderUnavailableError,
     RateLimitedError,
 )
 from riso_auth._feature import feature
@@ -30,11 +33,13 @@ from riso_auth._mail import LogMailSender, MailMessage, MailSender
 from riso_auth._models import (
     AuthSession,
     DeniedToken,
+    Identity,
     OneTimeToken,
     RateCounter,
     RefreshToken,
     User,
 )
+from riso_auth._oidc_settings import OidcProviderSettings
 from riso_auth._principals import Principal
 from riso_auth._runtime import AuthRuntime
 from riso_auth._sessions import TokenPair
@@ -73,15 +78,19 @@ __all__ = [
     "AuthSettings",
     "CurrentUser",
     "DeniedToken",
+    "Identity",
     "InvalidEmailError",
     "InvalidTokenError",
     "LogMailSender",
     "MailMessage",
     "MailSender",
+    "OidcError",
+    "OidcProviderSettings",
     "OneTimeToken",
     "OptionalUser",
     "PasswordPolicyError",
     "Principal",
+    "ProviderUnavailableError",
     "RateCounter",
     "RateLimitedError",
     "RefreshToken",

@@ -9,11 +9,14 @@ The tree::
         ├── PasswordPolicyError   a new password is too short, too long or too common
         ├── AccountExistsError    an account with that email already exists
         ├── InvalidEmailError     an email has a refused character (also a ValueError)
-        └── RateLimitedError      too many attempts; carries ``retry_after`` seconds
+        ├── RateLimitedError      too many attempts; carries ``retry_after`` seconds
+        └── OidcError             a provider sign-in failed a check (400/401/403/409)
+            └── ProviderUnavailableError   the provider is down or slow (502/504)
 
 HTTP handlers turn ``InvalidTokenError`` into a 401 with ``WWW-Authenticate:
 Bearer`` ``PasswordPolicyError`` into a 422 and
-``RateLimitedError`` into a 429 with ``Retry-After``; the others never reach a client.
+``RateLimitedError`` into a 429 with ``Retry-After`` and ``OidcError`` into
+its ``status_code`` with its message; the others never reach a client.
 """
 
 from __future__ import annotations
@@ -51,3 +54,19 @@ class RateLimitedError(AuthError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many attempts; retry after {retry_after} seconds")
         self.retry_after = retry_after
+
+
+class OidcError(AuthError):
+    """A sign-in through a provider failed; the message (no token text) is shown to the client."""
+
+    def __init__(self, detail: str, *, status_code: int = 400) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+
+
+class ProviderUnavailableError(OidcError):
+    """The provider could not be reached or did not answer in time (502, or 504)."""
+
+    def __init__(self, detail: str, *, status_code: int = 502) -> None:
+        super().__init__(detail, status_code=status_code)

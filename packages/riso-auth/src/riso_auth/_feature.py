@@ -18,6 +18,7 @@ from riso_auth._deps import authenticate_request, runtime_of
 from riso_auth._exceptions import (
     AccountExistsError,
     InvalidTokenError,
+    OidcError,
     PasswordPolicyError,
     RateLimitedError,
 )
@@ -29,13 +30,28 @@ from riso_auth._settings import AuthSettings
 
 def _on_include(app: FastAPI, settings: AuthSettings) -> None:
     registry = riso.registry(app)
-    registry.extensions["auth"] = AuthRuntime(app, settings, production=registry.core.is_production)
+    runtime = AuthRuntime(app, settings, production=registry.core.is_production)
+    registry.extensions["auth"] = runtime
     registry.provide(riso.REQUEST_AUTHENTICATOR, authenticate_request)
     for exc_type, handler in _HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
+    if settings.oidc_providers:
+        _include_oidc(app, runtime, settings)
     if importlib.util.find_spec("riso_tasks") is not None:
         # register the mail task, in the app and in a worker that includes it
         importlib.import_module("riso_auth._tasks")
+
+
+def _include_oidc(app: FastAPI, runtime: AuthRuntime, settings: AuthSettings) -> None:
+    """The provider endpoints, only when a provider is configured (they need riso-auth[oidc])."""
+    from riso_auth._oidc_providers import build_providers  # raises, naming the extra
+
+    runtime.oidc_providers = build_providers(settings.oidc_providers, leeway=settings.leeway)
+    from riso_auth._oidc_router import oidc_error_response
+    from riso_auth._oidc_router import router as oidc_router
+
+    app.add_exception_handler(OidcError, oidc_error_response)
+    app.include_router(oidc_router)
 
 
 async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:

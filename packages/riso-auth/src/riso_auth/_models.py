@@ -12,6 +12,8 @@ table                         holds
 ``auth_rate_limits``          fixed-window counters shared by every instance
 ``auth_identities``           accounts of OpenID Connect / OAuth2 providers linked to
                               a user, unique per (provider, subject)
+``auth_oidc_flows``           provider sign-ins in progress (state, nonce, PKCE
+                              verifier), each consumed once by its callback
 ============================  =====================================================
 """
 
@@ -140,6 +142,26 @@ class Identity(PrimaryKeyMixin, Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+class OidcFlow(Model):
+    """A provider sign-in in progress: what its callback checks, deleted when it is used."""
+
+    __tablename__ = "auth_oidc_flows"
+
+    #: SHA-256 of the ``state`` sent to the provider
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the random value in the browser's flow cookie
+    binding_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    redirect_to: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    #: set when a signed-in user links this provider to the account
+    link_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), nullable=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 def tables() -> list[Table]:
     """The tables riso-auth owns, for its migrations."""
     return [
@@ -152,5 +174,6 @@ def tables() -> list[Table]:
             OneTimeToken,
             RateCounter,
             Identity,
+            OidcFlow,
         )
     ]

@@ -173,9 +173,12 @@ async def logout(user: CurrentUser, response: Response, runtime: Runtime) -> Non
 
 
 @router.get("/me", response_model=UserOut, responses={401: {"model": Message}})
-async def me(user: CurrentUser) -> UserOut:
-    """The account behind the access token."""
-    return UserOut.of(user)
+async def me(user: CurrentUser, runtime: Runtime) -> UserOut:
+    """The account behind the access token, with the providers linked to it."""
+    out = UserOut.of(user)
+    if runtime.oidc_providers:  # without providers the list is empty and costs no query
+        out.providers = await runtime.identities.providers_of(user.id)
+    return out
 
 
 @router.post(

@@ -9,6 +9,8 @@ job is a store of its own, given its collaborators when built:
 * ``principals`` (``PrincipalStore``): who is behind an access token, cached briefly
 * ``one_time`` (``OneTimeTokens``): reset and verification tokens
 * ``limits`` (``RateLimits``) on ``limiter`` (database or Redis counters)
+* ``identities`` (``IdentityStore``), ``oidc_flows`` (``FlowStore``) and
+  ``oidc_providers`` (built at include from ``RISO_AUTH_OIDC_PROVIDERS``): provider sign-in
 
 The methods below the stores are the runtime's public API of 0.1 and
 delegate to them.
@@ -23,8 +25,10 @@ from typing import TYPE_CHECKING
 
 from riso_auth._accounts import AccountStore
 from riso_auth._exceptions import AuthConfigError
+from riso_auth._identities import IdentityStore
 from riso_auth._mail import LogMailSender, MailMessage, MailSender, load_sender, token_mail
 from riso_auth._models import User
+from riso_auth._oidc_flow import FlowStore
 from riso_auth._one_time import OneTimeTokens
 from riso_auth._passwords import PasswordService
 from riso_auth._principals import Principal, PrincipalCache, PrincipalStore
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from riso_auth._oidc_providers import Provider
     from riso_db import Database
 
 
@@ -86,6 +91,8 @@ class AuthRuntime:
         self.principal_cache = PrincipalCache()
         self._database: Database | None = None
         self._limits: RateLimits | None = None
+        #: the sign-in providers by name (``riso_auth._oidc_providers``, riso-auth[oidc])
+        self.oidc_providers: dict[str, Provider] = {}
 
     # --- wiring -------------------------------------------------------------
     @property
@@ -123,6 +130,14 @@ class AuthRuntime:
     def one_time(self) -> OneTimeTokens:
         return OneTimeTokens(self.database, self.settings, self.tokens)
 
+    @cached_property
+    def identities(self) -> IdentityStore:
+        return IdentityStore(self.database, self.principal_cache)
+
+    @cached_property
+    def oidc_flows(self) -> FlowStore:
+        return FlowStore(self.database, self.settings.oidc_flow_lifetime)
+
     @property
     def limits(self) -> RateLimits:
         """The rate limits, on a limiter built on first use (again after ``close``)."""
@@ -149,6 +164,8 @@ class AuthRuntime:
         limits, self._limits = self._limits, None
         if limits is not None:
             await limits.limiter.close()
+        for provider in self.oidc_providers.values():
+            await provider.aclose()
 
     # --- rate limits (RateLimits) ---------------------------------------------
     async def limit(self, bucket: str, rate_name: str) -> None:

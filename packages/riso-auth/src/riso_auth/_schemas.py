@@ -51,6 +51,8 @@ class UserOut(BaseModel):
     is_verified: bool
     is_superuser: bool
     scopes: list[str]
+    #: the providers linked to the account (sign in with a provider), by name
+    providers: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, user: User | Principal, scopes: list[str] | None = None) -> UserOut:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 import riso
+from riso_auth._oidc_settings import OidcProviderSettings, check_provider_names
 
 #: shortest secret accepted for HMAC signing (256 bits of base64/hex text is longer)
 MIN_SECRET_LENGTH = 32
@@ -72,7 +73,8 @@ class Rate:
 class AuthSettings(riso.Settings):
     """Configuration of riso-auth; see the package README for the table."""
 
-    model_config = SettingsConfigDict(env_prefix="RISO_AUTH_")
+    # "__" reaches into the providers: RISO_AUTH_OIDC_PROVIDERS__KEYCLOAK__CLIENT_ID
+    model_config = SettingsConfigDict(env_prefix="RISO_AUTH_", env_nested_delimiter="__")
 
     # --- signing -----------------------------------------------------------
     #: HMAC secret (HS* algorithms); generated per process, with a warning, when
@@ -163,6 +165,8 @@ class AuthSettings(riso.Settings):
     rate_forgot_address: str = "10/1h"
     #: forgot-password and request-verify requests for one account
     rate_forgot_account: str = "3/1h"
+    #: provider sign-ins started, and callbacks, from one client address (each counted apart)
+    rate_oidc_callback_address: str = "30/1m"
     #: keep the rate-limit counters in Redis instead of the database (riso-auth[redis])
     redis_url: SecretStr | None = None
     #: comma-separated IPs or CIDRs whose X-Forwarded-For is believed
@@ -181,6 +185,14 @@ class AuthSettings(riso.Settings):
     csrf_header_name: str = "X-CSRF-Token"
     #: SameSite attribute of the cookies
     cookie_samesite: Literal["lax", "strict"] = "lax"
+
+    # --- sign in with a provider (riso-auth[oidc]) -----------------------------
+    #: providers by name (JSON object, or one variable per value with ``__``)
+    oidc_providers: dict[str, OidcProviderSettings] = Field(default_factory=dict)
+    #: the cookie binding a sign-in in progress to the browser that started it
+    oidc_flow_cookie_name: str = "__Host-riso_oidc"
+    #: seconds a sign-in may take between authorize and callback
+    oidc_flow_lifetime: int = Field(default=600, ge=60, le=3600)
 
     @field_validator("secret_key")
     @classmethod
@@ -220,6 +232,7 @@ class AuthSettings(riso.Settings):
         "rate_register_address",
         "rate_forgot_address",
         "rate_forgot_account",
+        "rate_oidc_callback_address",
     )
     @classmethod
     def _valid_rate(cls, value: str) -> str:
@@ -247,7 +260,17 @@ class AuthSettings(riso.Settings):
             )
         return value
 
-    @field_validator("cookie_name", "refresh_cookie_name", "csrf_cookie_name")
+    @field_validator("oidc_providers")
+    @classmethod
+    def _provider_names(
+        cls, value: dict[str, OidcProviderSettings]
+    ) -> dict[str, OidcProviderSettings]:
+        check_provider_names(value)
+        return value
+
+    @field_validator(
+        "cookie_name", "refresh_cookie_name", "csrf_cookie_name", "oidc_flow_cookie_name"
+    )
     @classmethod
     def _host_prefix(cls, value: str) -> str:
         if not value.startswith("__Host-"):
