@@ -9,7 +9,12 @@ The tree::
         ├── PasswordPolicyError   a new password is too short, too long or too common
         ├── AccountExistsError    an account with that email already exists
         ├── InvalidEmailError     an email has a refused character (also a ValueError)
-        └── RateLimitedError      too many attempts; carries ``retry_after`` seconds
+        ├── RateLimitedError      too many attempts; carries ``retry_after`` seconds
+        ├── RoleError             a role name taken, a bad name or scope
+        │   └── RoleNotFoundError no role of that name
+        ├── ApiKeyError           an API key cannot be created as asked
+        ├── LastSuperuserError    the change would leave no active superuser
+        └── AccountInUseError     the app's rows still reference an account being deleted
 
 HTTP handlers turn ``InvalidTokenError`` into a 401 with ``WWW-Authenticate:
 Bearer`` ``PasswordPolicyError`` into a 422 and
@@ -51,3 +56,23 @@ class RateLimitedError(AuthError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many attempts; retry after {retry_after} seconds")
         self.retry_after = retry_after
+
+
+class RoleError(AuthError):
+    """A role operation cannot be done (unknown role, name taken, bad name or scope)."""
+
+
+class RoleNotFoundError(RoleError):
+    """No role has that name."""
+
+
+class ApiKeyError(AuthError):
+    """An API key cannot be created as asked (scopes the owner lacks, a bad expiry)."""
+
+
+class LastSuperuserError(AuthError):
+    """Demoting, deactivating or deleting this account would leave no active superuser."""
+
+
+class AccountInUseError(AuthError):
+    """The account cannot be deleted: the app's rows still reference it (a foreign key)."""
