@@ -95,3 +95,44 @@ async def login(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def capture_mail(app: FastAPI) -> list[riso_auth.MailMessage]:
+    """Every mail riso-auth sends for ``app`` from now on, in order."""
+    sent: list[riso_auth.MailMessage] = []
+
+    async def sender(message: riso_auth.MailMessage) -> None:
+        sent.append(message)
+
+    riso_auth.set_mail_sender(app, sender)
+    return sent
+
+
+async def account(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    email: str,
+    *,
+    scopes: str = "",
+    superuser: bool = False,
+    password: str = PASSWORD,
+) -> tuple[int, str]:
+    """A verified account made through the runtime, and an access token of a new login."""
+    user = await riso_auth.runtime(app).create_user(
+        email, password, scopes=scopes, is_superuser=superuser, is_verified=True
+    )
+    return user.id, (await login(client, email, password))["access_token"]
+
+
+async def new_api_key(
+    client: httpx.AsyncClient, token: str, scopes: list[str] | None = None, **body: Any
+) -> dict[str, Any]:
+    """``POST /auth/api-keys`` as ``token``; the answer (with ``key``) as JSON."""
+    r = await client.post(
+        "/auth/api-keys",
+        json={"name": "ci", "scopes": scopes or [], **body},
+        headers=bearer(token),
+    )
+    assert r.status_code == 201, r.text
+    answer: dict[str, Any] = r.json()
+    return answer
