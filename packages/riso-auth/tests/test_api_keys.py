@@ -204,7 +204,9 @@ async def test_keys_are_rate_limited_per_key(app_factory: AppFactory, any_db_url
         _, token = await account(app, client, _email())
         first = (await new_api_key(client, token))["key"]
         second = (await new_api_key(client, token))["key"]
-        codes = [(await client.get("/auth/me", headers=bearer(first))).status_code for _ in range(4)]
+        codes = [
+            (await client.get("/auth/me", headers=bearer(first))).status_code for _ in range(4)
+        ]
         assert codes == [200, 200, 200, 429]
         assert (await client.get("/auth/me", headers=bearer(second))).status_code == 200
         # the owner's own token is not limited by its keys

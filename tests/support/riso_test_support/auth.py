@@ -117,11 +117,16 @@ async def account(
     superuser: bool = False,
     password: str = PASSWORD,
 ) -> tuple[int, str]:
-    """A verified account made through the runtime, and an access token of a new login."""
-    user = await riso_auth.runtime(app).create_user(
+    """A verified account made through the runtime, and an access token of a new session.
+
+    The session is started by the runtime, not ``POST /auth/token``, so tests
+    making many accounts do not meet the login rate limit of their address.
+    """
+    runtime = riso_auth.runtime(app)
+    user = await runtime.create_user(
         email, password, scopes=scopes, is_superuser=superuser, is_verified=True
     )
-    return user.id, (await login(client, email, password))["access_token"]
+    return user.id, (await runtime.login(user)).access_token
 
 
 async def new_api_key(

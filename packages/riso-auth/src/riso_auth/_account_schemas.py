@@ -16,7 +16,8 @@ RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "no" or 0 is not a boolean, "5" not a number
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class MeUpdateIn(_Strict):
