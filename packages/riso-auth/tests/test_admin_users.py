@@ -147,7 +147,8 @@ async def test_deactivation_ends_tokens_and_keys_here_and_on_another_instance(
         r = await client.patch(
             f"/auth/users/{user_id}", json={"is_active": False}, headers=bearer(admin)
         )
-        assert r.status_code == 200 and r.json()["is_active"] is False
+        assert r.status_code == 200
+        assert r.json()["is_active"] is False
         for credential in (token, key):
             assert (await client.get("/auth/me", headers=bearer(credential))).status_code == 401
             assert (await second.get("/auth/me", headers=bearer(credential))).status_code == 401
@@ -230,8 +231,10 @@ async def test_patch_changes_flags_scopes_and_verification(
         )
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["is_verified"] is True and body["scopes"] == ["b", "items:read"]
-        assert body["has_password"] is True and body["is_superuser"] is False
+        assert body["is_verified"] is True
+        assert body["scopes"] == ["b", "items:read"]
+        assert body["has_password"] is True
+        assert body["is_superuser"] is False
         for bad in ({"is_active": "no"}, {"scopes": ["a b"]}, {"email": "x@example.com"}):
             refused = await client.patch(f"/auth/users/{user_id}", json=bad, headers=bearer(admin))
             assert refused.status_code == 422, bad
@@ -287,7 +290,8 @@ async def test_the_last_superuser_cannot_be_removed(
         assert r.status_code == 409
         assert "superuser" in r.json()["detail"]
         view = (await client.get(f"/auth/users/{root_id}", headers=bearer(root))).json()
-        assert view["is_superuser"] is True and view["is_active"] is True
+        assert view["is_superuser"] is True
+        assert view["is_active"] is True
         assert (await client.get("/auth/me", headers=bearer(root))).status_code == 200
         # also through DELETE /auth/me
         gone = await client.request(

@@ -32,11 +32,13 @@ async def test_a_key_works_where_current_user_does_with_its_scopes(
         user_id, token = await account(app, client, _email(), scopes="items:read items:write")
         made = await new_api_key(client, token, ["items:read"], expires_in_days=30)
         key = made["key"]
-        assert key.startswith("riso_pat_") and key.startswith(made["prefix"] + "_")
+        assert key.startswith("riso_pat_")
+        assert key.startswith(made["prefix"] + "_")
         assert made["scopes"] == ["items:read"]
         assert made["expires_at"] is not None
         me = await client.get("/auth/me", headers=bearer(key))
-        assert me.status_code == 200 and me.json()["id"] == user_id
+        assert me.status_code == 200
+        assert me.json()["id"] == user_id
         assert me.json()["scopes"] == ["items:read"]
         assert (await client.get("/items", headers=bearer(key))).status_code == 200
         # the key's scopes, not its owner's
@@ -46,9 +48,11 @@ async def test_a_key_works_where_current_user_does_with_its_scopes(
         listed = await client.get("/auth/api-keys", headers=bearer(token))
         assert listed.status_code == 200
         (row,) = listed.json()
-        assert row["id"] == made["id"] and row["name"] == "ci"
+        assert row["id"] == made["id"]
+        assert row["name"] == "ci"
         assert row["last_used_at"] is not None  # recorded on first use
-        assert "key" not in row and key not in listed.text
+        assert "key" not in row
+        assert key not in listed.text
         assert key.rsplit("_", 1)[1] not in listed.text
 
 
@@ -259,7 +263,8 @@ async def test_the_secret_is_in_no_log_line_and_no_later_response(
             assert secret not in str(answer.headers)
         async with riso_db.database(app).sessionmaker() as session:
             stored = (await session.execute(select(riso_auth.ApiKey))).scalars().all()
-    assert stored and all(secret not in (row.key_hash + row.prefix) for row in stored)
+    assert stored
+    assert all(secret not in (row.key_hash + row.prefix) for row in stored)
     assert caplog.records  # the logs were captured at all
     assert "handler failure" in caplog.text or "RuntimeError" in caplog.text
     assert secret not in caplog.text

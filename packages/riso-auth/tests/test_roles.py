@@ -39,7 +39,8 @@ async def test_a_role_grants_its_scopes_on_the_next_token(
         r = await client.patch(
             f"/auth/users/{user_id}", json={"roles": [role]}, headers=bearer(admin)
         )
-        assert r.status_code == 200 and r.json()["roles"] == [role]
+        assert r.status_code == 200
+        assert r.json()["roles"] == [role]
         # the token issued before the grant does not carry it ...
         assert (await client.get("/items", headers=bearer(before))).status_code == 403
         # ... the next one does
@@ -57,7 +58,8 @@ async def test_a_role_grants_its_scopes_on_the_next_token(
         key = (await new_api_key(client, pair["access_token"], ["items:read"]))["key"]
         assert (await client.get("/items", headers=bearer(key))).status_code == 200
         r = await client.patch(f"/auth/users/{user_id}", json={"roles": []}, headers=bearer(admin))
-        assert r.status_code == 200 and r.json()["roles"] == []
+        assert r.status_code == 200
+        assert r.json()["roles"] == []
         assert (await client.get("/items", headers=bearer(key))).status_code == 403
         # the refresh after the removal drops the scope too
         refreshed = await client.post(
@@ -86,7 +88,8 @@ async def test_changing_a_roles_scopes_reaches_its_holders(
         r = await client.patch(
             f"/auth/roles/{role}", json={"scopes": ["items:read"]}, headers=bearer(admin)
         )
-        assert r.status_code == 200 and r.json()["scopes"] == ["items:read"]
+        assert r.status_code == 200
+        assert r.json()["scopes"] == ["items:read"]
         token = (await login(client, email))["access_token"]
         assert (await client.get("/items", headers=bearer(token))).status_code == 200
         # deleting the role: the next token is without it
