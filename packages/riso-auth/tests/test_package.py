@@ -61,6 +61,9 @@ def test_feature_declaration() -> None:
         "auth_one_time_tokens",
         "auth_rate_limits",
         "auth_identities",
+        "auth_roles",
+        "auth_user_roles",
+        "auth_api_keys",
     }
 
 
