@@ -12,6 +12,7 @@ from riso_test_support.auth import (
     account,
     bearer,
     capture_mail,
+    fresh_address,
     login,
     new_api_key,
     serve,
@@ -36,7 +37,7 @@ async def test_email_change_waits_for_the_new_address(
 ) -> None:
     app = app_factory(any_db_url)
     outbox = capture_mail(app)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         old, new = _email(), _email()
         user_id, token = await account(app, client, old)
         r = await client.patch(
@@ -87,7 +88,7 @@ async def test_email_change_refusals_change_nothing(
 ) -> None:
     app = app_factory(sqlite_url)
     outbox = capture_mail(app)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         old = _email()
         _, token = await account(app, client, old)
         filled = {
@@ -107,7 +108,7 @@ async def test_email_change_to_a_taken_address_is_refused(
 ) -> None:
     app = app_factory(any_db_url)
     outbox = capture_mail(app)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         old, taken = _email(), _email()
         _, token = await account(app, client, old)
         await account(app, client, taken)
@@ -124,7 +125,7 @@ async def test_an_address_taken_before_confirmation_keeps_the_old_one(
 ) -> None:
     app = app_factory(any_db_url)
     outbox = capture_mail(app)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         old, new = _email(), _email()
         _, token = await account(app, client, old)
         r = await client.patch(
@@ -149,7 +150,7 @@ async def test_bad_email_change_tokens(
     app_factory: AppFactory, sqlite_url: str, token: str
 ) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         r = await client.post("/auth/verify-email-change", json={"token": token})
         assert r.status_code in (400, 422)
 
@@ -159,7 +160,7 @@ async def test_a_verification_token_is_not_an_email_change_token(
 ) -> None:
     app = app_factory(sqlite_url)
     outbox = capture_mail(app)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         email = _email()
         await client.post("/auth/register", json={"email": email, "password": PASSWORD})
         await client.post("/auth/request-verify", json={"email": email})
@@ -182,7 +183,7 @@ async def test_delete_me_ends_every_session_and_key_and_frees_the_email(
 ) -> None:
     app = app_factory(any_db_url)
     other = app_factory(any_db_url, revocation_cache_seconds="0")
-    async with serve(app) as client, serve(other) as second:
+    async with serve(app, fresh_address()) as client, serve(other, fresh_address()) as second:
         email = _email()
         _, token = await account(app, client, email)
         key = (await new_api_key(client, token))["key"]
@@ -222,7 +223,7 @@ async def test_without_a_password_a_recent_sign_in_is_the_proof(
 ) -> None:
     app = app_factory(any_db_url)
     outbox = capture_mail(app)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         user_id, token = await account(app, client, _email())
         await _passwordless(app, user_id)
         r = await client.patch("/auth/me", json={"email": _email()}, headers=bearer(token))

@@ -10,6 +10,7 @@ from riso_test_support.auth import (
     AppFactory,
     account,
     bearer,
+    fresh_address,
     login,
     new_api_key,
     serve,
@@ -42,7 +43,7 @@ async def test_a_non_admin_caller_is_refused(
     body: dict[str, object] | None,
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         victim_email = f"{_prefix()}@example.com"
         victim, _ = await account(app, client, victim_email)
         # scopes of its own, just not auth:admin
@@ -58,7 +59,7 @@ async def test_a_non_admin_caller_is_refused(
 
 async def test_list_pages_and_filters(app_factory: AppFactory, any_db_url: str) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         prefix = _prefix()
         ids = [(await account(app, client, f"{prefix}-{i}@example.com"))[0] for i in range(5)]
@@ -110,7 +111,7 @@ async def test_bad_list_parameters_are_422(
     app_factory: AppFactory, sqlite_url: str, params: dict[str, object]
 ) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         r = await client.get("/auth/users", params=params, headers=bearer(admin))
         assert r.status_code == 422
@@ -118,7 +119,7 @@ async def test_bad_list_parameters_are_422(
 
 async def test_unknown_account_is_404(app_factory: AppFactory, sqlite_url: str) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         for method, path, body in (
             ("get", "/auth/users/999999", None),
@@ -136,7 +137,7 @@ async def test_deactivation_ends_tokens_and_keys_here_and_on_another_instance(
 ) -> None:
     app = app_factory(any_db_url)
     other = app_factory(any_db_url, revocation_cache_seconds="0")
-    async with serve(app) as client, serve(other) as second:
+    async with serve(app, fresh_address()) as client, serve(other, fresh_address()) as second:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         email = f"{_prefix()}@example.com"
         user_id, token = await account(app, client, email)
@@ -170,7 +171,7 @@ async def test_deleted_users_tokens_and_keys_are_401_here_and_on_another_instanc
 ) -> None:
     app = app_factory(any_db_url)
     other = app_factory(any_db_url, revocation_cache_seconds="0")
-    async with serve(app) as client, serve(other) as second:
+    async with serve(app, fresh_address()) as client, serve(other, fresh_address()) as second:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         email = f"{_prefix()}@example.com"
         user_id, token = await account(app, client, email)
@@ -198,7 +199,7 @@ async def test_admin_logout_revokes_every_session_and_key(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         email = f"{_prefix()}@example.com"
         user_id, token = await account(app, client, email)
@@ -218,7 +219,7 @@ async def test_patch_changes_flags_scopes_and_verification(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, f"{_prefix()}@example.com", superuser=True)
         r = await client.post(
             "/auth/register", json={"email": f"{_prefix()}@example.com", "password": PASSWORD}
@@ -245,7 +246,7 @@ async def test_auth_admin_scope_administers_but_cannot_grant_superuser(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         admin_id, admin = await account(
             app, client, f"{_prefix()}@example.com", scopes="auth:admin"
         )
@@ -281,7 +282,7 @@ async def test_the_last_superuser_cannot_be_removed(
     body: dict[str, object] | None,
 ) -> None:
     app = app_factory(empty_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         email = f"{_prefix()}@example.com"
         root_id, root = await account(app, client, email, superuser=True)
         r = await client.request(
@@ -315,7 +316,7 @@ async def test_deactivating_users_is_fine_without_any_superuser(
     app_factory: AppFactory, empty_db_url: str
 ) -> None:
     app = app_factory(empty_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, f"{_prefix()}@example.com", scopes="auth:admin")
         user_id, _ = await account(app, client, f"{_prefix()}@example.com")
         r = await client.patch(

@@ -11,6 +11,8 @@ from riso_test_support.auth import (
     AppFactory,
     account,
     bearer,
+    fresh_address,
+    login,
     new_api_key,
     serve,
 )
@@ -28,7 +30,7 @@ async def test_a_key_works_where_current_user_does_with_its_scopes(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         user_id, token = await account(app, client, _email(), scopes="items:read items:write")
         made = await new_api_key(client, token, ["items:read"], expires_in_days=30)
         key = made["key"]
@@ -71,7 +73,7 @@ async def test_scopes_outside_the_owners_are_refused_at_creation(
     app_factory: AppFactory, any_db_url: str, held: str, asked: list[str], status: int
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email(), scopes=held)
         r = await client.post(
             "/auth/api-keys", json={"name": "n", "scopes": asked}, headers=bearer(token)
@@ -96,7 +98,7 @@ async def test_bad_key_requests_are_422(
     app_factory: AppFactory, sqlite_url: str, body: dict[str, object]
 ) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email())
         r = await client.post("/auth/api-keys", json=body, headers=bearer(token))
         assert r.status_code == 422
@@ -109,7 +111,7 @@ async def test_revoked_key_is_refused_at_once_here_and_on_another_instance(
     # stands for "once the other instance's cache time has passed"
     app = app_factory(any_db_url)
     other = app_factory(any_db_url, revocation_cache_seconds="0")
-    async with serve(app) as client, serve(other) as second:
+    async with serve(app, fresh_address()) as client, serve(other, fresh_address()) as second:
         _, token = await account(app, client, _email())
         made = await new_api_key(client, token)
         key = made["key"]
@@ -126,7 +128,7 @@ async def test_revoked_key_is_refused_at_once_here_and_on_another_instance(
 
 async def test_expired_key_is_refused(app_factory: AppFactory, any_db_url: str) -> None:
     app = app_factory(any_db_url, revocation_cache_seconds="0")
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email())
         made = await new_api_key(client, token, expires_in_days=1)
         assert (await client.get("/auth/me", headers=bearer(made["key"]))).status_code == 200
@@ -144,7 +146,7 @@ async def test_expired_key_is_refused(app_factory: AppFactory, any_db_url: str) 
 
 async def test_only_the_owner_revokes_a_key(app_factory: AppFactory, any_db_url: str) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, owner = await account(app, client, _email())
         _, stranger = await account(app, client, _email())
         made = await new_api_key(client, owner)
@@ -168,7 +170,7 @@ async def test_malformed_or_unknown_keys_are_401(
     app_factory: AppFactory, sqlite_url: str, presented: str
 ) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         r = await client.get("/auth/me", headers={"Authorization": f"Bearer {presented}"})
         assert r.status_code == 401
 
@@ -177,7 +179,7 @@ async def test_a_wrong_secret_for_a_real_key_id_is_401(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email())
         made = await new_api_key(client, token)
         forged = made["prefix"] + "_" + "B" * 43
@@ -188,7 +190,7 @@ async def test_a_key_cannot_mint_keys_log_out_or_change_the_account(
     app_factory: AppFactory, sqlite_url: str
 ) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email())
         key = (await new_api_key(client, token))["key"]
         r = await client.post("/auth/api-keys", json={"name": "x"}, headers=bearer(key))
@@ -204,7 +206,7 @@ async def test_a_key_cannot_mint_keys_log_out_or_change_the_account(
 
 async def test_keys_are_rate_limited_per_key(app_factory: AppFactory, any_db_url: str) -> None:
     app = app_factory(any_db_url, rate_api_key="3/1h")
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email())
         first = (await new_api_key(client, token))["key"]
         second = (await new_api_key(client, token))["key"]
@@ -221,7 +223,7 @@ async def test_last_used_is_not_written_on_every_request(
     app_factory: AppFactory, sqlite_url: str
 ) -> None:
     app = app_factory(sqlite_url, revocation_cache_seconds="0")
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, token = await account(app, client, _email())
         made = await new_api_key(client, token)
         assert (await client.get("/auth/me", headers=bearer(made["key"]))).status_code == 200
@@ -245,8 +247,10 @@ async def test_the_secret_is_in_no_log_line_and_no_later_response(
         raise RuntimeError("handler failure")
 
     riso_auth.on(app, "user_signed_in", broken)
-    async with serve(app) as client:
-        _, token = await account(app, client, _email())
+    async with serve(app, fresh_address()) as client:
+        email = _email()
+        await account(app, client, email)
+        token = (await login(client, email))["access_token"]  # the failing handler runs
         made = await new_api_key(client, token)
         key, secret = made["key"], made["key"].rsplit("_", 1)[1]
         answers = [

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from riso_test_support.auth import PASSWORD, AppFactory, account, bearer, capture_mail, serve
+from riso_test_support.auth import (
+    PASSWORD,
+    AppFactory,
+    account,
+    bearer,
+    capture_mail,
+    fresh_address,
+    serve,
+)
 from sqlalchemy import select
 
 import riso_auth
@@ -55,7 +63,7 @@ async def test_every_event_runs_after_commit(app_factory: AppFactory, any_db_url
     )
     for name in names:
         riso_auth.on(app, name, record)  # type: ignore[arg-type]
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         email, new = _email(), _email()
         r = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
         user_id = r.json()["id"]
@@ -97,7 +105,7 @@ async def test_a_failing_handler_is_logged_and_undoes_nothing(
 
     riso_auth.on(app, "user_registered", broken)
     riso_auth.on(app, "user_deleted", broken)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         email = _email()
         with caplog.at_level(logging.ERROR, logger="riso.auth"):
             r = await client.post("/auth/register", json={"email": email, "password": PASSWORD})

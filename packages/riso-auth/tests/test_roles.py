@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from riso_test_support.auth import AppFactory, account, bearer, login, new_api_key, serve
+from riso_test_support.auth import (
+    AppFactory,
+    account,
+    bearer,
+    fresh_address,
+    login,
+    new_api_key,
+    serve,
+)
 
 
 def _email() -> str:
@@ -20,7 +28,7 @@ async def test_a_role_grants_its_scopes_on_the_next_token(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, _email(), superuser=True)
         email = _email()
         user_id, before = await account(app, client, email)
@@ -74,7 +82,7 @@ async def test_changing_a_roles_scopes_reaches_its_holders(
     app_factory: AppFactory, any_db_url: str
 ) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, _email(), superuser=True)
         email = _email()
         user_id, _ = await account(app, client, email)
@@ -124,7 +132,7 @@ async def test_role_refusals(
     status: int,
 ) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         me, admin = await account(app, client, _email(), superuser=True)
         r = await client.request(method, path.format(me=me), json=body, headers=bearer(admin))
         assert r.status_code == status, r.text
@@ -135,7 +143,7 @@ async def test_role_refusals(
 
 async def test_a_role_name_is_unique(app_factory: AppFactory, any_db_url: str) -> None:
     app = app_factory(any_db_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, admin = await account(app, client, _email(), superuser=True)
         role = _role()
         first = await client.post("/auth/roles", json={"name": role}, headers=bearer(admin))
@@ -155,7 +163,7 @@ async def test_a_role_name_is_unique(app_factory: AppFactory, any_db_url: str) -
 
 async def test_roles_need_an_admin(app_factory: AppFactory, sqlite_url: str) -> None:
     app = app_factory(sqlite_url)
-    async with serve(app) as client:
+    async with serve(app, fresh_address()) as client:
         _, user = await account(app, client, _email())
         for method, path in (("get", "/auth/roles"), ("post", "/auth/roles")):
             r = await client.request(method, path, json={"name": "x"}, headers=bearer(user))

@@ -141,3 +141,11 @@ async def new_api_key(
     assert r.status_code == 201, r.text
     answer: dict[str, Any] = r.json()
     return answer
+
+
+def fresh_address() -> str:
+    """A client address no other test used: the per-address rate limits of a database
+    shared by a whole test session (PostgreSQL, MariaDB) start at zero for it."""
+    import secrets
+
+    return f"10.{secrets.randbelow(250) + 1}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
