@@ -244,3 +244,24 @@ async def test_without_a_password_a_recent_sign_in_is_the_proof(
         assert stale_delete.status_code == 403
         assert (await client.get("/auth/me", headers=bearer(token))).status_code == 200
         assert len(outbox) == 1
+
+
+async def test_email_change_requests_are_rate_limited_per_account(
+    app_factory: AppFactory, sqlite_url: str
+) -> None:
+    app = app_factory(sqlite_url, rate_forgot_account="2/1h")
+    outbox = capture_mail(app)
+    async with serve(app, fresh_address()) as client:
+        _, token = await account(app, client, _email())
+        codes = [
+            (
+                await client.patch(
+                    "/auth/me",
+                    json={"email": _email(), "current_password": PASSWORD},
+                    headers=bearer(token),
+                )
+            ).status_code
+            for _ in range(3)
+        ]
+        assert codes == [202, 202, 429]
+        assert len(outbox) == 2

@@ -91,6 +91,8 @@ async def update_me(
     await _confirm_identity(runtime, request, user, body.current_password)
     if body.email is None or body.email == user.email:
         return Message(detail="Nothing to change")
+    # each request mails an address the caller chose: the reset mails' per-account rate
+    await runtime.limits.limit(f"email_change:acct:{user.id}", "forgot_account")
     change = await runtime.email_changes.request(user.id, body.email)
     background.add_task(_send, runtime, request.app, email_change_mail(body.email, change.link))
     return Message(detail=CONFIRM_SENT)
