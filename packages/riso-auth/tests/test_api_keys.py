@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from riso_test_support.auth import (
+    PASSWORD,
     AppFactory,
     account,
     bearer,
@@ -272,3 +274,33 @@ async def test_the_secret_is_in_no_log_line_and_no_later_response(
     assert caplog.records  # the logs were captured at all
     assert "handler failure" in caplog.text or "RuntimeError" in caplog.text
     assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("how", ["revoke", "delete_account"])
+async def test_another_instance_trusts_a_key_no_longer_than_its_cache_time(
+    app_factory: AppFactory, postgres_url: str, how: str
+) -> None:
+    # two apps on one PostgreSQL database, each with the default cache time
+    app = app_factory(postgres_url)
+    other = app_factory(postgres_url)
+    async with serve(app, fresh_address()) as client, serve(other, fresh_address()) as second:
+        _, token = await account(app, client, _email())
+        made = await new_api_key(client, token)
+        key = made["key"]
+        assert (await second.get("/auth/me", headers=bearer(key))).status_code == 200
+        cache = riso_auth.runtime(other).principal_cache
+        _, deadline = cache.entries[key]
+        assert deadline - time.monotonic() <= 1.0  # RISO_AUTH_REVOCATION_CACHE_SECONDS
+        if how == "revoke":
+            r = await client.delete(f"/auth/api-keys/{made['id']}", headers=bearer(token))
+        else:
+            r = await client.request(
+                "DELETE", "/auth/me", json={"current_password": PASSWORD}, headers=bearer(token)
+            )
+        assert r.status_code == 204
+        assert (await client.get("/auth/me", headers=bearer(key))).status_code == 401
+        # the other instance may still answer from its cache until the deadline ...
+        principal, _ = cache.entries[key]
+        # ... and once it passes (moved, not waited for) it asks the database again
+        cache.entries[key] = (principal, time.monotonic() - 0.001)
+        assert (await second.get("/auth/me", headers=bearer(key))).status_code == 401
