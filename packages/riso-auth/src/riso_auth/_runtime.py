@@ -125,7 +125,8 @@ class AuthRuntime:
             self.tokens,
             self.principal_cache,
             keys=self.api_keys,
-            limit=self.limit,
+            # no per-key counting at all when limits are off: a cached key costs what a JWT does
+            limit=self.limit if self.settings.rate_limit_enabled else None,
         )
 
     @cached_property
