@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := uv>=0.9,<0.14
 
-.PHONY: run test lint sync audit clean
+.PHONY: run test lint sync audit clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,11 +34,16 @@ lint: sync
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
 
+# The documentation site into site/; --strict: a broken link, anchor or nav
+# entry fails. The settings reference is generated from the settings models.
+docs: sync
+	NO_MKDOCS_2_WARNING=1 $(UV) run --no-sync mkdocs build --strict --site-dir site
+
 audit: sync
 	bash scripts/audit.sh
 
 clean:
-	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache site
 
 # What a user gets who upgrades riso's dependencies on their own: the newest
 # release of each inside the declared ranges (uv.lock ignored) in a throwaway

@@ -81,7 +81,7 @@ def test_full_set_at_lowest_declared_versions_serves_the_app(
         "obs",
         "tasks",
     ]
-    assert "auth: (empty) -> auth_0002_normalise_emails" in venv.riso("db", "upgrade").stdout
+    assert f"auth: (empty) -> {helpers.tree_head('riso-auth')}" in venv.riso("db", "upgrade").stdout
     with helpers.serve(venv) as server, server.client() as client:
         assert client.get("/hello").json() == {"hello": "world"}
         helpers.register_and_login(client, "lowest@example.com", "correct horse battery staple 7")

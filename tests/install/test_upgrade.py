@@ -44,12 +44,15 @@ CURRENT = tree_version("riso-auth")
 NEXT = ".".join([*CURRENT.split(".")[:2], str(int(CURRENT.split(".")[2]) + 1)])
 
 
+#: the tree's head, which the made-up next release's revision follows
+HEAD = helpers.tree_head("riso-auth")
+
 REVISION = textwrap.dedent(
     '''\
     """riso-auth, next release: users get an optional display name, filled from the email.
 
-    Revision ID: auth_0003_display_name
-    Revises: auth_0002_normalise_emails
+    Revision ID: auth_next_display_name
+    Revises: {head}
     """
 
     from __future__ import annotations
@@ -57,8 +60,8 @@ REVISION = textwrap.dedent(
     import sqlalchemy as sa
     from alembic import op
 
-    revision = "auth_0003_display_name"
-    down_revision = "auth_0002_normalise_emails"
+    revision = "auth_next_display_name"
+    down_revision = "{head}"
     branch_labels = None
     depends_on = None
 
@@ -118,7 +121,9 @@ def next_auth_wheel(build_all: ModuleType, tmp_path_factory: pytest.TempPathFact
         src / "src/riso_auth/__init__.py", f'__version__ = "{CURRENT}"', f'__version__ = "{NEXT}"'
     )
     replace_once(src / "src/riso_auth/_models.py", MODEL_ANCHOR, MODEL_ANCHOR + MODEL_COLUMN)
-    (src / "src/riso_auth/migrations/v0003_display_name.py").write_text(REVISION, encoding="utf-8")
+    (src / "src/riso_auth/migrations/v9999_display_name.py").write_text(
+        REVISION.replace("{head}", HEAD), encoding="utf-8"
+    )
     out = base / "wheels"
     built = build_all.build_package(build_all.read_package(src), out)
     wheel: Path = built.wheel
@@ -169,7 +174,7 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
     # --- the app on the previous release, with data --------------------------------------
     venv.install(db_requirement, f"riso-auth=={CURRENT}", "riso-health", helpers.UVICORN)
     assert venv.distributions()["riso-auth"]["version"] == tree_version("riso-auth")
-    assert "auth: (empty) -> auth_0002_normalise_emails" in venv.riso("db", "upgrade").stdout
+    assert f"auth: (empty) -> {HEAD}" in venv.riso("db", "upgrade").stdout
     old_users = {f"old-{i}@example.com": f"old user passphrase number {i}!" for i in range(3)}
     with helpers.serve(venv) as server, server.client() as client:
         for email, password in old_users.items():
@@ -190,10 +195,10 @@ def test_upgrade_riso_auth_by_version_bump_keeps_the_data(
     assert "behind" in check.stdout + check.stderr
 
     upgraded = venv.riso("db", "upgrade").stdout
-    assert "auth: auth_0002_normalise_emails -> auth_0003_display_name" in upgraded, upgraded
+    assert f"auth: {HEAD} -> auth_next_display_name" in upgraded, upgraded
     current = venv.riso("db", "current").stdout
     auth_row = next(ln for ln in current.splitlines() if ln.startswith("auth "))
-    assert "auth_0003_display_name" in auth_row
+    assert "auth_next_display_name" in auth_row
     assert auth_row.rstrip().endswith("at head")
     assert venv.riso("db", "check", check=False).returncode == 0
 

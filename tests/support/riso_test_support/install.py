@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,26 @@ TASKS_PY = textwrap.dedent(
     """
 )
 PYPROJECT = '[project]\nname = "user-app"\nversion = "0"\n\n[tool.riso]\napp = "main:app"\n'
+
+
+def tree_head(distribution: str) -> str:
+    """The head revision of a package's migration tree in the working tree.
+
+    Read from the revision files (``revision`` / ``down_revision``), so a test
+    does not name a revision that the next migration makes stale.
+    """
+    module = distribution.replace("-", "_")
+    folder = ROOT / "packages" / distribution / "src" / module / "migrations"
+    revisions: dict[str, str | None] = {}
+    for path in folder.glob("v*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision = re.search(r'^revision = "([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision = "([^"]+)"', text, re.M)
+        assert revision, f"{path}: no revision id"
+        revisions[revision.group(1)] = down.group(1) if down else None
+    heads = set(revisions) - set(revisions.values())
+    assert len(heads) == 1, f"{distribution}: not one head: {sorted(heads)}"
+    return heads.pop()
 
 
 def uv() -> str:

@@ -79,10 +79,13 @@ class AuthSettings(riso.Settings):
     secret_key: SecretStr | None = None
     #: comma-separated allow-list; the first one signs. Never mixes families.
     algorithms: str = "HS256"
-    #: PEM files for RS*/PS*/ES* algorithms
+    #: PEM file of the private key that signs RS*/PS*/ES* tokens
     private_key_file: Path | None = None
+    #: PEM file of the public key that verifies RS*/PS*/ES* tokens
     public_key_file: Path | None = None
+    #: ``iss`` claim set on every token and required when decoding
     issuer: str = "riso"
+    #: ``aud`` claim set on every token and required when decoding
     audience: str = "riso"
     #: seconds of clock skew tolerated on exp/nbf/iat
     leeway: int = Field(default=0, ge=0, le=300)
@@ -90,25 +93,34 @@ class AuthSettings(riso.Settings):
     max_token_bytes: int = Field(default=8192, ge=512, le=65536)
 
     # --- lifetimes (seconds) -----------------------------------------------
+    #: seconds an access token is valid
     access_token_lifetime: int = Field(default=900, ge=30, le=86400)
+    #: seconds a refresh token is valid (each refresh issues a new one)
     refresh_token_lifetime: int = Field(default=14 * 86400, ge=60)
     #: a refresh chain ends this long after login, however often it rotates
     session_absolute_lifetime: int = Field(default=30 * 86400, ge=60)
+    #: seconds a password-reset link is valid
     reset_token_lifetime: int = Field(default=3600, ge=60, le=86400)
+    #: seconds an email-verification link is valid
     verify_token_lifetime: int = Field(default=2 * 86400, ge=60)
     #: how long an instance may trust a validated access token before asking
     #: the database again (logout is honoured by every instance within this)
     revocation_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     # --- passwords -----------------------------------------------------------
+    #: shortest password accepted, in characters
     password_min_length: int = Field(default=8, ge=8, le=128)
     #: characters; the body limit keeps a 1 MB "password" from reaching the hasher
     password_max_length: int = Field(default=1024, ge=64, le=4096)
     #: refuse passwords from the list shipped with riso-auth (and the file below)
     reject_common_passwords: bool = True
+    #: extra refused passwords, one per line
     common_passwords_file: Path | None = None
+    #: argon2id iterations (with the memory cost, at least one OWASP configuration)
     argon2_time_cost: int = Field(default=2, ge=1, le=100)
+    #: argon2id memory in KiB
     argon2_memory_cost: int = Field(default=19456, ge=7168, le=4 * 1024 * 1024)
+    #: argon2id lanes
     argon2_parallelism: int = Field(default=1, ge=1, le=64)
     #: concurrent hashes at most (default: CPUs this process may use)
     hash_concurrency: int | None = Field(default=None, ge=1, le=256)
@@ -117,13 +129,15 @@ class AuthSettings(riso.Settings):
     insecure_test_hashing: bool = False
 
     # --- accounts ------------------------------------------------------------
+    #: ``POST /auth/register`` is open (false: accounts come from the CLI or an admin)
     allow_registration: bool = True
     #: refuse login until the email address is verified
     require_verified: bool = False
     #: import path ``module:attr`` of a mail sender (callable or object with send())
     mail_sender: str | None = None
-    #: link templates for mails; ``{token}`` is replaced
+    #: link template of the password-reset mail; ``{token}`` is replaced
     reset_url: str = "/reset-password?token={token}"
+    #: link template of the email-verification mail; ``{token}`` is replaced
     verify_url: str = "/verify?token={token}"
     #: the link of the mail confirming a new address (``POST /auth/verify-email-change``)
     email_change_url: str = "/verify-email-change?token={token}"
@@ -132,6 +146,7 @@ class AuthSettings(riso.Settings):
     recent_sign_in_seconds: int = Field(default=300, ge=30, le=86400)
 
     # --- brute force -----------------------------------------------------------
+    #: the brute-force limits below apply (refused off under production)
     rate_limit_enabled: bool = True
     #: every login attempt from one client address, whatever the account
     rate_login_address: str = "30/1m"
@@ -144,9 +159,13 @@ class AuthSettings(riso.Settings):
     #: is reached, all addresses together; past it the account refuses every
     #: login until the window ends (keep the period equal to the account limit's)
     rate_login_account_fresh_address: str = "20/15m"
+    #: refreshes from one client address
     rate_refresh_address: str = "60/1m"
+    #: registrations from one client address
     rate_register_address: str = "10/1h"
+    #: forgot-password and request-verify requests from one client address
     rate_forgot_address: str = "10/1h"
+    #: forgot-password and request-verify requests for one account
     rate_forgot_account: str = "3/1h"
     #: requests per API key (every instance together with Redis or the database limiter)
     rate_api_key: str = "1000/1m"
@@ -156,11 +175,17 @@ class AuthSettings(riso.Settings):
     trusted_proxies: str = ""
 
     # --- cookie transport (off by default) ----------------------------------
+    #: also set the tokens as ``__Host-`` cookies, with a CSRF double-submit check
     cookie_transport: bool = False
+    #: cookie holding the access token
     cookie_name: str = "__Host-riso_access"
+    #: cookie holding the refresh token
     refresh_cookie_name: str = "__Host-riso_refresh"
+    #: readable cookie holding the CSRF token
     csrf_cookie_name: str = "__Host-riso_csrf"
+    #: header a cookie-authenticated state-changing request repeats the CSRF token in
     csrf_header_name: str = "X-CSRF-Token"
+    #: SameSite attribute of the cookies
     cookie_samesite: Literal["lax", "strict"] = "lax"
 
     @field_validator("secret_key")

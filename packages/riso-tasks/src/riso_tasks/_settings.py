@@ -16,9 +16,13 @@ REDIS_SCHEMES = ("redis", "rediss", "sentinel", "redis+socket")
 class BeatEntry(BaseModel):
     """One periodic task: ``schedule`` is seconds, or a 5-field crontab string."""
 
+    #: the task's name, as Celery registers it (``app.tasks.report``)
     task: str
+    #: seconds between runs, or a crontab string (``0 3 * * *``, UTC)
     schedule: float | str
+    #: positional arguments (JSON list)
     args: list[Any] = Field(default_factory=list)
+    #: keyword arguments (JSON object; the JSON key ``kwargs`` works too)
     keyword_args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -31,6 +35,7 @@ class BeatEntry(BaseModel):
             }
         return data
 
+    #: queue to send it to (default: ``RISO_TASKS_DEFAULT_QUEUE``)
     queue: str | None = None
 
     @field_validator("schedule")
@@ -64,8 +69,9 @@ class TasksSettings(riso.Settings):
     default_queue: str = "celery"
     #: comma-separated modules the worker imports to find tasks
     imports: str = ""
-    #: seconds: the task gets SoftTimeLimitExceeded, then is killed at time_limit
+    #: seconds after which a running task gets SoftTimeLimitExceeded (to clean up)
     soft_time_limit: int = Field(default=300, gt=0)
+    #: seconds after which a running task is killed (above the soft limit)
     time_limit: int = Field(default=330, gt=0)
     #: seconds a Redis message may stay unacknowledged before it is delivered again
     visibility_timeout: int = Field(default=3600, gt=0)
