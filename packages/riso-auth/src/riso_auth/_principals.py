@@ -143,8 +143,8 @@ class PrincipalStore:
         now = time.monotonic()
         cached = self.cache.get(token, now)
         if cached is not None:
-            if cached.api_key_id is not None:
-                await self._count_key_use(cached.api_key_id)
+            if cached.api_key_id is not None and self._limit is not None:
+                await self._limit(f"apikey:{cached.api_key_id}", "api_key")
             return cached
         if self._keys is not None and token.startswith(API_KEY_PREFIX):
             return await self._lookup_key(token, session, now)
