@@ -458,7 +458,9 @@ def test_every_web_server_is_riso_serve_with_its_server_extra() -> None:
     env = dockerfile_environment()
     assert env["RISO_APP"] == "starter.main:app"  # riso serve finds the app from it
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "riso serve --host 127.0.0.1 --port 8000" in makefile
+    assert "riso serve --host $(HOST) --port $(PORT)" in makefile
+    assert re.search(r"^HOST \?= 127\.0\.0\.1$", makefile, re.M)
+    assert re.search(r"^PORT \?= 8000$", makefile, re.M)
 
 
 # --- environment variables -----------------------------------------------------------

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from riso_test_support.auth import AppFactory, make_app
 from riso_test_support.oidc import oidc_issuer as oidc_issuer  # the real provider
 
+from riso.testing import fresh_database
+
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
@@ -42,3 +44,16 @@ def app_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppFactory]:
         return make_app(url, monkeypatch, **env)
 
     return factory
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own for this test (no account of another test in it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'auth.db'}"
+        return
+    server: str = request.getfixturevalue(
+        "postgres_url" if request.param == "postgresql" else "mariadb_url"
+    )
+    with fresh_database(server) as url:
+        yield url

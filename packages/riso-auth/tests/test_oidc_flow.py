@@ -23,6 +23,8 @@ from riso_test_support.oidc import (
     sign_in_at_provider,
 )
 
+import riso_auth
+
 
 def _email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
@@ -180,3 +182,28 @@ async def test_no_secret_or_token_in_logs(
     assert CLIENT_SECRET not in logged
     assert pair["access_token"] not in logged
     assert pair["refresh_token"] not in logged
+
+
+async def test_provider_sign_in_emits_registered_once_and_signed_in_each_time(
+    app_factory: AppFactory, sqlite_url: str, oidc_issuer: str
+) -> None:
+    app = app_factory(sqlite_url, oidc_providers=provider_env(oidc_issuer))
+    seen: list[tuple[str, int, dict[str, object]]] = []
+
+    def record(event: riso_auth.AccountEvent) -> None:
+        seen.append((event.name, event.user_id, dict(event.data)))
+
+    riso_auth.on(app, "user_registered", record)
+    riso_auth.on(app, "user_signed_in", record)
+    async with serve(app) as client:
+        login = _email("events")
+        first = await _sign_in(client, login)
+        assert first.status_code == 200, first.text
+        assert (await _sign_in(client, login)).status_code == 200
+        me = (await client.get("/auth/me", headers=bearer(first.json()["access_token"]))).json()
+    signed_in = {"method": "provider", "provider": "local"}
+    assert seen == [
+        ("user_registered", me["id"], {"provider": "local"}),
+        ("user_signed_in", me["id"], signed_in),
+        ("user_signed_in", me["id"], signed_in),
+    ]

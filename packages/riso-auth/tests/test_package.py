@@ -62,6 +62,9 @@ def test_feature_declaration() -> None:
         "auth_rate_limits",
         "auth_identities",
         "auth_oidc_flows",
+        "auth_roles",
+        "auth_user_roles",
+        "auth_api_keys",
     }
 
 

@@ -11,10 +11,12 @@ import riso_tasks
 from riso_auth import CurrentUser
 from riso_db import DbSession
 from starter.models import Note
+from starter.profiles import router as profile_router
 from starter.tasks import add
 
 app = FastAPI(title="riso starter")
 riso.include(app)
+app.include_router(profile_router)
 
 NoteId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

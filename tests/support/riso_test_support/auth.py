@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -68,9 +69,18 @@ def make_app(db_url: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> FastAP
 
 
 @asynccontextmanager
-async def serve(app: FastAPI, client: str = "10.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and talk HTTPS to it through the ASGI stack, from ``client``."""
-    async with serving(app, base_url="https://testserver", client=(client, 1234)) as http:
+async def serve(app: FastAPI, client: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk HTTPS to it through the ASGI stack, from ``client``.
+
+    By default from an address of its own: the database limiter's counters are
+    shared by every test on one server, and a test must not meet the register
+    or login limit because others registered from the same address before it.
+    """
+    address = (
+        client
+        or f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    )
+    async with serving(app, base_url="https://testserver", client=(address, 1234)) as http:
         yield http
 
 
@@ -95,3 +105,57 @@ async def login(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def capture_mail(app: FastAPI) -> list[riso_auth.MailMessage]:
+    """Every mail riso-auth sends for ``app`` from now on, in order."""
+    sent: list[riso_auth.MailMessage] = []
+
+    async def sender(message: riso_auth.MailMessage) -> None:
+        sent.append(message)
+
+    riso_auth.set_mail_sender(app, sender)
+    return sent
+
+
+async def account(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    email: str,
+    *,
+    scopes: str = "",
+    superuser: bool = False,
+    password: str = PASSWORD,
+) -> tuple[int, str]:
+    """A verified account made through the runtime, and an access token of a new session.
+
+    The session is started by the runtime, not ``POST /auth/token``, so tests
+    making many accounts do not meet the login rate limit of their address.
+    """
+    runtime = riso_auth.runtime(app)
+    user = await runtime.create_user(
+        email, password, scopes=scopes, is_superuser=superuser, is_verified=True
+    )
+    return user.id, (await runtime.login(user)).access_token
+
+
+async def new_api_key(
+    client: httpx.AsyncClient, token: str, scopes: list[str] | None = None, **body: Any
+) -> dict[str, Any]:
+    """``POST /auth/api-keys`` as ``token``; the answer (with ``key``) as JSON."""
+    r = await client.post(
+        "/auth/api-keys",
+        json={"name": "ci", "scopes": scopes or [], **body},
+        headers=bearer(token),
+    )
+    assert r.status_code == 201, r.text
+    answer: dict[str, Any] = r.json()
+    return answer
+
+
+def fresh_address() -> str:
+    """A client address no other test used: the per-address rate limits of a database
+    shared by a whole test session (PostgreSQL, MariaDB) start at zero for it."""
+    import secrets
+
+    return f"10.{secrets.randbelow(250) + 1}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"

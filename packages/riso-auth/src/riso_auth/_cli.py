@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 import riso
 from riso_auth._accounts import new_account
+from riso_auth._cli_accounts import roles, users
 from riso_auth._exceptions import PasswordPolicyError
 from riso_auth._passwords import normalize
 
@@ -66,3 +67,7 @@ def create_user(
         db.dispose_sync()
     kind = "superuser" if superuser else "user"
     click.echo(f"created {kind} {email} (id {user_id})")
+
+
+cli.add_command(users)
+cli.add_command(roles)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 import riso
-from riso_auth._exceptions import AuthError, InvalidTokenError
+from riso_auth._exceptions import AuthError, InvalidTokenError, RateLimitedError
 from riso_auth._principals import Principal
 from riso_auth._runtime import AuthRuntime
 from riso_auth._session_sharing import session_to_share
@@ -154,7 +154,7 @@ async def authenticate_request(request: HTTPConnection) -> Principal | None:
         if token is None:
             return None
         return await runtime.principals.lookup(token)
-    except (InvalidTokenError, HTTPException):
+    except (InvalidTokenError, RateLimitedError, HTTPException):
         return None
     except (SQLAlchemyError, OSError) as exc:  # the database is down: nobody is authenticated
         logger.warning("authenticate_request: cannot check the token (%s)", type(exc).__name__)

@@ -10,8 +10,13 @@ The tree::
         ├── AccountExistsError    an account with that email already exists
         ├── InvalidEmailError     an email has a refused character (also a ValueError)
         ├── RateLimitedError      too many attempts; carries ``retry_after`` seconds
-        └── OidcError             a provider sign-in failed a check (400/401/403/409)
-            └── ProviderUnavailableError   the provider is down or slow (502/504)
+        ├── OidcError             a provider sign-in failed a check (400/401/403/409)
+        │   └── ProviderUnavailableError   the provider is down or slow (502/504)
+        ├── RoleError             a role name taken, a bad name or scope
+        │   └── RoleNotFoundError no role of that name
+        ├── ApiKeyError           an API key cannot be created as asked
+        ├── LastSuperuserError    the change would leave no active superuser
+        └── AccountInUseError     the app's rows still reference an account being deleted
 
 HTTP handlers turn ``InvalidTokenError`` into a 401 with ``WWW-Authenticate:
 Bearer`` ``PasswordPolicyError`` into a 422 and
@@ -70,3 +75,23 @@ class ProviderUnavailableError(OidcError):
 
     def __init__(self, detail: str, *, status_code: int = 502) -> None:
         super().__init__(detail, status_code=status_code)
+
+
+class RoleError(AuthError):
+    """A role operation cannot be done (unknown role, name taken, bad name or scope)."""
+
+
+class RoleNotFoundError(RoleError):
+    """No role has that name."""
+
+
+class ApiKeyError(AuthError):
+    """An API key cannot be created as asked (scopes the owner lacks, a bad expiry)."""
+
+
+class LastSuperuserError(AuthError):
+    """Demoting, deactivating or deleting this account would leave no active superuser."""
+
+
+class AccountInUseError(AuthError):
+    """The account cannot be deleted: the app's rows still reference it (a foreign key)."""

@@ -12,15 +12,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import riso
+from riso_auth._account_router import router as account_router
+from riso_auth._admin_router import router as admin_router
 from riso_auth._checks import check_settings
 from riso_auth._cli import cli
 from riso_auth._deps import authenticate_request, runtime_of
 from riso_auth._exceptions import (
     AccountExistsError,
+    AccountInUseError,
+    ApiKeyError,
     InvalidTokenError,
+    LastSuperuserError,
     OidcError,
     PasswordPolicyError,
     RateLimitedError,
+    RoleError,
+    RoleNotFoundError,
 )
 from riso_auth._models import tables
 from riso_auth._router import router
@@ -79,11 +86,25 @@ async def _invalid_token(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _status(code: int) -> Any:
+    """A handler answering ``code`` with the error's message (written to be shown)."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return handler
+
+
 _HANDLERS = {
     RateLimitedError: _rate_limited,
     PasswordPolicyError: _policy,
     AccountExistsError: _exists,
     InvalidTokenError: _invalid_token,
+    RoleNotFoundError: _status(404),
+    RoleError: _status(400),
+    ApiKeyError: _status(403),
+    LastSuperuserError: _status(409),
+    AccountInUseError: _status(409),
 }
 
 
@@ -109,7 +130,7 @@ feature: riso.Feature[AuthSettings] = riso.Feature(
     core=">=0.1.3,<0.2",
     settings=AuthSettings,
     requires=("db",),
-    routers=[router],
+    routers=[router, account_router, admin_router],
     lifespan=_lifespan,
     system_checks=[_system_checks],
     cli=cli,

@@ -45,6 +45,14 @@ class ProviderIdentity:
     email_verified: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderSignIn:
+    """The account a provider's identity signed in to, and whether it was just created."""
+
+    user: User
+    registered: bool
+
+
 class IdentityStore:
     """Finds, links and unlinks the identities of users at providers."""
 
@@ -68,7 +76,7 @@ class IdentityStore:
         auto_link: bool,
         allow_registration: bool,
         link_user_id: int | None = None,
-    ) -> User:
+    ) -> ProviderSignIn:
         """The account ``identity`` signs in to (linked or created as the rules say)."""
         email = _normalized(identity.email)
         now = datetime.now(UTC)
@@ -92,13 +100,14 @@ class IdentityStore:
                     update(Identity).where(Identity.id == known.id).values(last_used_at=now)
                 )
                 await session.commit()
-                return user
+                return ProviderSignIn(user, registered=False)
+            registered = False
             if link_user_id is not None:
                 user = await session.get(User, link_user_id)
                 if user is None:
                     raise OidcError("The account to link no longer exists", status_code=409)
             else:
-                user = await self._account_for(
+                user, registered = await self._account_for(
                     session, provider, email, identity.email_verified, auto_link, allow_registration
                 )
             _check_active(user)
@@ -122,7 +131,7 @@ class IdentityStore:
                     "This sign-in raced with another one; try again", status_code=409
                 ) from None
             await session.refresh(user)
-            return user
+            return ProviderSignIn(user, registered=registered)
 
     async def _account_for(
         self,
@@ -132,7 +141,8 @@ class IdentityStore:
         verified: bool,
         auto_link: bool,
         allow_registration: bool,
-    ) -> User:
+    ) -> tuple[User, bool]:
+        """The account to link the new identity to, and whether it was created for it."""
         if email is None:
             raise OidcError(f"{provider} did not give an email address", status_code=400)
         existing = (
@@ -140,7 +150,7 @@ class IdentityStore:
         ).scalar_one_or_none()
         if existing is not None:
             if verified and auto_link:
-                return existing
+                return existing, False
             if verified:
                 raise OidcError(
                     f"An account with this email exists: sign in to it, then link {provider} "
@@ -160,7 +170,7 @@ class IdentityStore:
         )
         session.add(user)
         await session.flush()  # the id, for the identity
-        return user
+        return user, True
 
     async def unlink(self, user: User | int, provider: str) -> None:
         """Remove the user's identity at ``provider``; refused if it is the last way in."""

@@ -24,8 +24,8 @@ class MailMessage:
     to: str
     subject: str
     body: str
-    kind: Literal["reset", "verify"]
-    #: the link (with its token) the body contains
+    kind: Literal["reset", "verify", "email_change", "email_changed"]
+    #: the link (with its token) the body contains ("" for a notice)
     link: str
 
 
@@ -41,6 +41,28 @@ def token_mail(kind: Literal["reset", "verify"], to: str, link: str) -> MailMess
         subject = "Verify your email address"
         body = f"Confirm that {to} is yours: open {link}"
     return MailMessage(to=to, subject=subject, body=body, kind=kind, link=link)
+
+
+def email_change_mail(to: str, link: str) -> MailMessage:
+    """To the new address: confirm it (the change waits for this)."""
+    body = (
+        f"Someone asked to move a riso account to {to}.\n"
+        f"Confirm it is yours: open {link}\nIgnore this mail if it was not you."
+    )
+    return MailMessage(
+        to=to, subject="Confirm your new email address", body=body, kind="email_change", link=link
+    )
+
+
+def email_changed_notice(to: str, new_email: str) -> MailMessage:
+    """To the old address, once the change is done."""
+    body = (
+        f"The email address of your account is now {new_email}; {to} no longer signs in.\n"
+        "If you did not ask for this, reset your password and contact us."
+    )
+    return MailMessage(
+        to=to, subject="Your email address was changed", body=body, kind="email_changed", link=""
+    )
 
 
 @runtime_checkable

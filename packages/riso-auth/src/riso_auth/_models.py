@@ -14,6 +14,10 @@ table                         holds
                               a user, unique per (provider, subject)
 ``auth_oidc_flows``           provider sign-ins in progress (state, nonce, PKCE
                               verifier), each consumed once by its callback
+``auth_roles``                named roles, each granting scopes
+``auth_user_roles``           which account has which role
+``auth_api_keys``             personal access tokens: public id, keyed hash, scopes,
+                              expiry, last use, revocation
 ============================  =====================================================
 """
 
@@ -162,6 +166,58 @@ class OidcFlow(Model):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+class Role(PrimaryKeyMixin, Model):
+    """A named set of scopes; an account with the role is granted them at its next token."""
+
+    __tablename__ = "auth_roles"
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    #: space-separated scopes the role grants
+    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class UserRole(Model):
+    """One account holding one role."""
+
+    __tablename__ = "auth_user_roles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("auth_roles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ApiKey(Model):
+    """A personal access token: only its public id and a keyed hash of its secret are stored."""
+
+    __tablename__ = "auth_api_keys"
+
+    #: the public part of the key (``riso_pat_<id>_...``), shown in listings
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    #: what listings show of the key: ``riso_pat_<id>``
+    prefix: Mapped[str] = mapped_column(String(48))
+    #: HMAC-SHA256 (hex) of the secret part, keyed from the app's secret
+    key_hash: Mapped[str] = mapped_column(String(64))
+    #: space-separated scopes the key carries (a subset of its owner's at creation)
+    scopes: Mapped[str] = mapped_column(String(1024), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 def tables() -> list[Table]:
     """The tables riso-auth owns, for its migrations."""
     return [
@@ -175,5 +231,8 @@ def tables() -> list[Table]:
             RateCounter,
             Identity,
             OidcFlow,
+            Role,
+            UserRole,
+            ApiKey,
         )
     ]

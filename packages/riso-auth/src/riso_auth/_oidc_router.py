@@ -180,16 +180,20 @@ async def oidc_callback(
     if not code:
         raise OidcError("The provider sent no code")
     identity = await found.identify(code, flow, _callback_url(request, found))
-    user = await runtime.identities.sign_in(
+    signed_in = await runtime.identities.sign_in(
         provider,
         identity,
         auto_link=found.settings.auto_link,
         allow_registration=settings.allow_registration,
         link_user_id=flow.link_user_id,
     )
+    user = signed_in.user
+    if signed_in.registered:
+        await runtime.emit("user_registered", user.id, user.email, provider=provider)
     if settings.require_verified and not user.is_verified:
         raise OidcError("Email address not verified", status_code=403)
     pair = await runtime.sessions.login(user)
+    await runtime.emit("user_signed_in", user.id, user.email, method="provider", provider=provider)
     response: Response
     if flow.redirect_to is not None:
         target = flow.redirect_to

@@ -10,9 +10,9 @@ once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Row, bindparam, exists, select
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from riso_db import Database
 
+#: what every API key starts with (``riso_auth._api_keys`` builds them)
+API_KEY_PREFIX = "riso_pat_"
 #: cached principals kept at most (the cache is emptied when it grows past this)
 CACHE_MAX = 10_000
 
@@ -50,6 +52,13 @@ class Principal:
     jti: str = field(repr=False)
     session_id: str = field(repr=False)
     expires_at: int = field(repr=False)
+    #: set when the caller authenticated with an API key (then ``session_id`` is empty,
+    #: ``expires_at`` the key's expiry or 0, and ``is_superuser`` always False)
+    api_key_id: str | None = field(default=None, repr=False)
+
+    @property
+    def via_api_key(self) -> bool:
+        return self.api_key_id is not None
 
 
 class PrincipalCache:
@@ -78,6 +87,10 @@ class PrincipalCache:
         """Every token of the account (password change, deactivation, revocation)."""
         self._forget(lambda p: p.id == user_id)
 
+    def forget_key(self, key_id: str) -> None:
+        """One API key (revoked)."""
+        self._forget(lambda p: p.api_key_id == key_id)
+
     def forget_token(self, jti: str) -> None:
         """One access token (logout)."""
         self._forget(lambda p: p.jti == jti)
@@ -90,8 +103,20 @@ class PrincipalCache:
             self.entries.pop(token, None)
 
 
+class KeyChecker(Protocol):
+    """What checks API keys (``riso_auth._api_keys.ApiKeyStore``)."""
+
+    async def check(
+        self, token: str, session: AsyncSession | None, revocation_seconds: float
+    ) -> tuple[Principal, float]: ...
+
+
 class PrincipalStore:
-    """Checks access tokens against the account, its session and the denylist."""
+    """Checks access tokens against the account, its session and the denylist.
+
+    With ``keys``, a bearer token with the API-key prefix is checked by it
+    instead, and with ``limit`` each use of a key is counted in its own bucket.
+    """
 
     def __init__(
         self,
@@ -99,11 +124,15 @@ class PrincipalStore:
         settings: AuthSettings,
         tokens: TokenService,
         cache: PrincipalCache,
+        keys: KeyChecker | None = None,
+        limit: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._database = database
         self._settings = settings
         self._tokens = tokens
         self.cache = cache
+        self._keys = keys
+        self._limit = limit
 
     async def lookup(self, token: str, session: AsyncSession | None = None) -> Principal:
         """The caller behind an access token; InvalidTokenError when it is not valid now.
@@ -114,7 +143,11 @@ class PrincipalStore:
         now = time.monotonic()
         cached = self.cache.get(token, now)
         if cached is not None:
+            if cached.api_key_id is not None and self._limit is not None:
+                await self._limit(f"apikey:{cached.api_key_id}", "api_key")
             return cached
+        if self._keys is not None and token.startswith(API_KEY_PREFIX):
+            return await self._lookup_key(token, session, now)
         claims = self._tokens.decode(token, "access")
         jti = claims["jti"]
         try:
@@ -153,6 +186,21 @@ class PrincipalStore:
         if ttl > 0:
             self.cache.put(token, principal, now + ttl)
         return principal
+
+    async def _lookup_key(self, token: str, session: AsyncSession | None, now: float) -> Principal:
+        assert self._keys is not None
+        principal, ttl = await self._keys.check(
+            token, session, self._settings.revocation_cache_seconds
+        )
+        if ttl > 0:
+            self.cache.put(token, principal, now + ttl)
+        assert principal.api_key_id is not None
+        await self._count_key_use(principal.api_key_id)
+        return principal
+
+    async def _count_key_use(self, key_id: str) -> None:
+        if self._limit is not None:
+            await self._limit(f"apikey:{key_id}", "api_key")
 
     async def _lookup_in(self, session: AsyncSession, params: dict[str, Any]) -> Row[Any] | None:
         # Core on the session's connection: no autoflush of what the session holds.

@@ -95,6 +95,7 @@ async def register(body: RegisterIn, request: Request, runtime: Runtime) -> User
     address = client_address(request, runtime.settings)
     await runtime.limits.limit(f"register:addr:{address}", "register_address")
     user = await runtime.accounts.create_user(body.email, body.password)
+    await runtime.emit("user_registered", user.id, user.email)
     return UserOut.of(user)
 
 
@@ -129,6 +130,7 @@ async def token(
     if runtime.settings.require_verified and not user.is_verified:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Email address not verified")
     pair = await runtime.sessions.login(user, form.scopes)
+    await runtime.emit("user_signed_in", user.id, user.email, method="password")
     return _pair_response(runtime, pair, response)
 
 
@@ -168,6 +170,11 @@ async def refresh(
 )
 async def logout(user: CurrentUser, response: Response, runtime: Runtime) -> None:
     """Revoke this session's refresh chain and its access token, on every instance."""
+    if user.via_api_key:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail="An API key has no session; revoke it with DELETE /auth/api-keys/{id}",
+        )
     await runtime.sessions.logout(user)
     clear_cookies(response, runtime.settings)
 
@@ -304,4 +311,5 @@ async def verify(body: TokenIn, runtime: Runtime) -> UserOut:
         ) from None
     await runtime.accounts.mark_verified(user.id)
     user.is_verified = True
+    await runtime.emit("user_verified", user.id, user.email, by="self")
     return UserOut.of(user)

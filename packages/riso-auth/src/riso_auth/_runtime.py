@@ -11,6 +11,9 @@ job is a store of its own, given its collaborators when built:
 * ``limits`` (``RateLimits``) on ``limiter`` (database or Redis counters)
 * ``identities`` (``IdentityStore``), ``oidc_flows`` (``FlowStore``) and
   ``oidc_providers`` (built at include from ``RISO_AUTH_OIDC_PROVIDERS``): provider sign-in
+* ``api_keys`` (``ApiKeyStore``): personal access tokens, and their check
+* ``roles`` (``RoleStore``), ``admin`` (``AccountAdmin``), ``email_changes``
+  (``EmailChanges``) and ``events`` (``EventRegistry``, handlers run after commit)
 
 The methods below the stores are the runtime's public API of 0.1 and
 delegate to them.
@@ -23,7 +26,11 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from riso_auth._account_admin import AccountAdmin
 from riso_auth._accounts import AccountStore
+from riso_auth._api_keys import ApiKeyStore, derive_key
+from riso_auth._email_change import EmailChanges
+from riso_auth._events import AccountEvent, EventName, EventRegistry
 from riso_auth._exceptions import AuthConfigError
 from riso_auth._identities import IdentityStore
 from riso_auth._mail import LogMailSender, MailMessage, MailSender, load_sender, token_mail
@@ -33,6 +40,7 @@ from riso_auth._one_time import OneTimeTokens
 from riso_auth._passwords import PasswordService
 from riso_auth._principals import Principal, PrincipalCache, PrincipalStore
 from riso_auth._ratelimit import RateLimiter, RateLimits, make_limiter
+from riso_auth._roles import RoleStore
 from riso_auth._sessions import SessionStore, TokenPair
 from riso_auth._settings import AuthSettings
 from riso_auth._tokens import TokenService, generate_secret
@@ -79,6 +87,15 @@ class AuthRuntime:
             secret = generate_secret()
             self.secret_generated = True
         self.tokens = TokenService(settings, secret)
+        self._key_material = (
+            secret.encode()
+            if secret is not None
+            else settings.private_key_file.read_bytes()
+            if settings.private_key_file is not None
+            else generate_secret().encode()
+        )
+        #: handlers of account events (``riso_auth.on``)
+        self.events = EventRegistry()
         self.passwords = PasswordService(settings)
         self._mail: MailSender = (
             load_sender(settings.mail_sender)
@@ -124,7 +141,36 @@ class AuthRuntime:
 
     @cached_property
     def principals(self) -> PrincipalStore:
-        return PrincipalStore(self.database, self.settings, self.tokens, self.principal_cache)
+        return PrincipalStore(
+            self.database,
+            self.settings,
+            self.tokens,
+            self.principal_cache,
+            keys=self.api_keys,
+            # no per-key counting at all when limits are off: a cached key costs what a JWT does
+            limit=self.limit if self.settings.rate_limit_enabled else None,
+        )
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        # keyed from the signing secret (or private key): rotating it retires every API key
+        return ApiKeyStore(self.database, derive_key(self._key_material))
+
+    @cached_property
+    def roles(self) -> RoleStore:
+        return RoleStore(self.database, self.principal_cache)
+
+    @cached_property
+    def admin(self) -> AccountAdmin:
+        return AccountAdmin(self.database, self.principal_cache)
+
+    @cached_property
+    def email_changes(self) -> EmailChanges:
+        return EmailChanges(self.database, self.settings, self.tokens, self.principal_cache)
+
+    async def emit(self, name: EventName, user_id: int, email: str, **data: object) -> None:
+        """Run the handlers of an account event (after the change committed)."""
+        await self.events.emit(AccountEvent(name, user_id, email, dict(data)))
 
     @cached_property
     def one_time(self) -> OneTimeTokens:

@@ -20,6 +20,7 @@ from riso_auth._digests import stamp_tag, token_hash
 from riso_auth._exceptions import InvalidTokenError
 from riso_auth._models import AuthSession, DeniedToken, RefreshToken, User
 from riso_auth._principals import Principal, PrincipalCache
+from riso_auth._roles import role_scopes
 from riso_auth._settings import AuthSettings
 from riso_auth._tokens import TokenService
 
@@ -55,12 +56,14 @@ class SessionStore:
         self._principals = principals
 
     async def login(self, user: User, requested_scopes: list[str] | None = None) -> TokenPair:
-        """Start a refresh chain for ``user`` and issue its first token pair."""
-        granted = sorted(
-            set(user.scope_list)
-            if not requested_scopes
-            else set(requested_scopes) & set(user.scope_list)
-        )
+        """Start a refresh chain for ``user`` and issue its first token pair.
+
+        The token carries the account's scopes and its roles' (those asked for,
+        when the login asks for some).
+        """
+        async with self._database.sessionmaker() as session:
+            held = set(user.scope_list) | await role_scopes(session, user.id)
+        granted = sorted(held if not requested_scopes else set(requested_scopes) & held)
         now = datetime.now(UTC)
         session_id = uuid.uuid4().hex
         absolute = now + timedelta(seconds=self._settings.session_absolute_lifetime)
@@ -170,7 +173,9 @@ class SessionStore:
             ):
                 await session.commit()  # the token stays spent
                 raise InvalidTokenError("session revoked or expired")
-            scopes = [s for s in str(claims.get("scp", "")).split() if s in user.scope_list]
+            # a scope or role taken away since the last token is dropped now
+            held = set(user.scope_list) | await role_scopes(session, user.id)
+            scopes = [s for s in str(claims.get("scp", "")).split() if s in held]
             pair = self._issue_pair(
                 session,
                 user.id,

@@ -142,6 +142,11 @@ class AuthSettings(riso.Settings):
     reset_url: str = "/reset-password?token={token}"
     #: link template of the email-verification mail; ``{token}`` is replaced
     verify_url: str = "/verify?token={token}"
+    #: the link of the mail confirming a new address (``POST /auth/verify-email-change``)
+    email_change_url: str = "/verify-email-change?token={token}"
+    #: accounts without a password (provider sign-in) confirm a sensitive change
+    #: (email, deletion) by having signed in at most this many seconds ago
+    recent_sign_in_seconds: int = Field(default=300, ge=30, le=86400)
 
     # --- brute force -----------------------------------------------------------
     #: the brute-force limits below apply (refused off under production)
@@ -167,6 +172,8 @@ class AuthSettings(riso.Settings):
     rate_forgot_account: str = "3/1h"
     #: provider sign-ins started, and callbacks, from one client address (each counted apart)
     rate_oidc_callback_address: str = "30/1m"
+    #: requests per API key (every instance together with Redis or the database limiter)
+    rate_api_key: str = "1000/1m"
     #: keep the rate-limit counters in Redis instead of the database (riso-auth[redis])
     redis_url: SecretStr | None = None
     #: comma-separated IPs or CIDRs whose X-Forwarded-For is believed
@@ -233,6 +240,7 @@ class AuthSettings(riso.Settings):
         "rate_forgot_address",
         "rate_forgot_account",
         "rate_oidc_callback_address",
+        "rate_api_key",
     )
     @classmethod
     def _valid_rate(cls, value: str) -> str:
