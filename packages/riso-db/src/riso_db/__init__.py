@@ -17,7 +17,7 @@ from riso_db._settings import DEFAULT_URL, DbSettings
 from riso_db._upgrade import upgrade
 from riso_db._url import DatabaseUrls, parse_url
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"
 
 __all__ = [
     "DEFAULT_URL",
