@@ -11,6 +11,7 @@ after a rejected request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,11 +104,15 @@ def test_every_operation_refuses_hostile_input_without_a_500(
             for name, (how, must_refuse) in CORPUS.items():
                 token = st.register(client)  # fresh: a case may log the token out
                 headers = {"Authorization": f"Bearer {token}"}
-                path = template.replace("{note_id}", "1").replace("{task_id}", "abc")
+                path = template.replace("{task_id}", "abc")
+                path = re.sub(r"\{[^}]+\}", "1", path)  # note, user, key and role ids
+                names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+                # the long value in one parameter only: two would pass the server's
+                # 16 KiB head limit (and /auth/users' seven the client's URL limit)
+                plain = "1" if how.get("fill") == LONG else how.get("fill", "1")
                 params = {
-                    p["name"]: LONG_QUERY if how.get("fill") == LONG else how.get("fill", "1")
-                    for p in operation.get("parameters", [])
-                    if p["in"] == "query"
+                    name: LONG_QUERY if how.get("fill") == LONG and i == 0 else plain
+                    for i, name in enumerate(names)
                 }
                 body = _body_schema(spec, operation)
                 kwargs: dict[str, Any] = {"params": params}

@@ -42,7 +42,7 @@ def test_make_run_output_is_quiet_complete_and_labelled(tmp_path: Path) -> None:
     )  # fmt: skip
     assert upgrade.returncode == 0, upgrade.stderr
     output = upgrade.stdout + upgrade.stderr
-    assert "starter_0001_notes" in output
+    assert "app: (empty) -> starter_" in output  # the starter's tree, migrated
     assert "setup plugin" not in output
     assert NOTICE not in output
     assert "Warning" not in output

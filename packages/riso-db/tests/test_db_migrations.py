@@ -43,8 +43,30 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture
+def own_models_only() -> Iterator[None]:
+    """Hide the models other tests of this process imported (the starter's, say).
+
+    The app's tree is every table of ``Model.metadata`` no feature owns; in a
+    real app that is the app's own models, here it would also be whatever an
+    earlier test imported, whose foreign keys may name tables this app lacks.
+    """
+    metadata = riso_db.Model.metadata
+    foreign = [
+        t for t in metadata.tables.values() if not t.name.startswith(("dbtest_", "testfeat_"))
+    ]
+    for table in foreign:
+        metadata.remove(table)
+    yield
+    for table in foreign:
+        metadata._add_table(table.name, table.schema, table)
+
+
+@pytest.fixture
 def cli_app(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, widgets: riso.Feature[Any]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    widgets: riso.Feature[Any],
+    own_models_only: None,
 ) -> Iterator[Callable[..., Invoke]]:
     """``cli_app(url, with_widgets=True)`` -> ``invoke("db", "upgrade")`` on that app."""
     if riso_db.feature.cli is not None and "db" not in riso_cli.commands:
