@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from auth_real_seed import seed_fastapi_users, seed_riso, seed_template
+from auth_real_seed import TOKEN_LIFETIME, seed_fastapi_users, seed_riso, seed_template
 from benchkit import (
     HOST,
     LOAD_CPU,
@@ -190,7 +190,14 @@ def drop_database(admin_url: str, name: str) -> None:
 
 def server_env(variant: Variant, url: str) -> dict[str, str]:
     if variant.family == "riso":
-        base = {"RISO_DB_URL": url, "RISO_AUTH_SECRET_KEY": SECRET, "RISO_DISABLE": "tasks"}
+        base = {
+            "RISO_DB_URL": url,
+            "RISO_AUTH_SECRET_KEY": SECRET,
+            "RISO_DISABLE": "tasks",
+            # the seeded tokens' lifetime: riso-auth refuses a token living longer
+            # than the lifetime it is configured with
+            "RISO_AUTH_ACCESS_TOKEN_LIFETIME": str(TOKEN_LIFETIME),
+        }
         return {**base, **variant.env}
     if variant.family == "bare":
         return dict(variant.env)
