@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from riso_auth._accounts import revoke_user_sessions
 from riso_auth._exceptions import AccountInUseError, LastSuperuserError
-from riso_auth._models import ApiKey, AuthSession, Role, User, UserRole, new_stamp
+from riso_auth._models import ApiKey, Role, User, UserRole, new_stamp
 from riso_auth._principals import PrincipalCache
 from riso_auth._roles import check_scopes, role_names, set_user_roles
 
@@ -202,11 +203,7 @@ async def revoke_everything(
     session: AsyncSession, user_id: int, reason: str, now: datetime
 ) -> None:
     """Revoke every refresh chain and API key of the account (in ``session``, not committed)."""
-    await session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
+    await revoke_user_sessions(session, user_id, reason, now)
     await session.execute(
         update(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))

@@ -104,7 +104,7 @@ class AccountStore:
                 .where(User.id == user_id)
                 .values(hashed_password=hashed, security_stamp=new_stamp(), password_changed_at=now)
             )
-            await _revoke_user_sessions(session, user_id, "password", now)
+            await revoke_user_sessions(session, user_id, "password", now)
             await session.commit()
         self._principals.forget_user(user_id)
 
@@ -115,7 +115,7 @@ class AccountStore:
             values: dict[str, Any] = {"is_active": active}
             if not active:
                 values["security_stamp"] = new_stamp()
-                await _revoke_user_sessions(session, user_id, "deactivated", now)
+                await revoke_user_sessions(session, user_id, "deactivated", now)
             await session.execute(update(User).where(User.id == user_id).values(**values))
             await session.commit()
         self._principals.forget_user(user_id)
@@ -127,7 +127,7 @@ class AccountStore:
             await session.execute(
                 update(User).where(User.id == user_id).values(security_stamp=new_stamp())
             )
-            await _revoke_user_sessions(session, user_id, "revoked", now)
+            await revoke_user_sessions(session, user_id, "revoked", now)
             await session.commit()
         self._principals.forget_user(user_id)
 
@@ -138,9 +138,10 @@ class AccountStore:
         self._principals.forget_user(user_id)
 
 
-async def _revoke_user_sessions(
+async def revoke_user_sessions(
     session: AsyncSession, user_id: int, reason: str, now: datetime
 ) -> None:
+    """Revoke every open refresh chain of the account (in ``session``, not committed)."""
     await session.execute(
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
