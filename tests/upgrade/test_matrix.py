@@ -84,13 +84,23 @@ def test_release_upgrades_to_the_tree_and_keeps_its_data(
     installed = venv.distributions()
     for name in names:
         assert set(installed[name]["record"]) == helpers.wheel_records(tree_wheels[name]), name
+    # a release made before the tree's last code-only changes has nothing to migrate
+    new_revisions = RELEASES.revisions_at(release.folder) - RELEASES.revisions_at(
+        release.folder, release.commit
+    )
     check = venv.riso("db", "check", check=False)
-    assert check.returncode == 1, check.stdout + check.stderr
-    assert "behind" in check.stderr, check.stderr
+    if new_revisions:
+        assert check.returncode == 1, check.stdout + check.stderr
+        assert "behind" in check.stderr, check.stderr
+    else:
+        assert check.returncode == 0, check.stdout + check.stderr
 
     upgraded = venv.riso("db", "upgrade").stdout
     for tree, head in old_heads.items():
-        assert f"{tree}: {head} -> " in upgraded, upgraded
+        if new_revisions:
+            assert f"{tree}: {head} -> " in upgraded, upgraded
+        else:
+            assert "nothing to do" in upgraded, upgraded
     assert venv.riso("db", "check", check=False).returncode == 0
     assert upgrade.lost_data(before, upgrade.snapshot(database_url)) == []
 

@@ -1,6 +1,6 @@
 """Old and new side by side (N-1): a rolling deploy of riso-auth on PostgreSQL.
 
-The previous release (the newest earlier one, from ``scripts/releases.py``)
+The previous release (the newest earlier one with another schema, from ``scripts/releases.py``)
 serves a realistic mix through its own ``riso serve``: sign-ins, refreshes,
 authenticated reads, registrations (and the rate-limit counters all of them
 write). Meanwhile the tree's ``riso db upgrade`` runs, a tree instance starts
@@ -33,7 +33,13 @@ from riso_test_support import upgrade
 from riso.testing import ServerProcess, fresh_database
 
 RELEASES = helpers.script("releases")
-PREVIOUS = RELEASES.releases("riso-auth")[-1]
+#: the newest earlier release the tree migrates from (one made before the tree's
+#: last code-only changes has the tree's schema: nothing would run beside it)
+PREVIOUS = [
+    r
+    for r in RELEASES.releases("riso-auth")
+    if RELEASES.revisions_at("riso-auth", r.commit) != RELEASES.revisions_at("riso-auth")
+][-1]
 WORKERS = 4
 #: rate limits high enough for one client address making all the traffic (still counted)
 LIMITS = {
