@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, status
-from pydantic import BaseModel, Field
+
+from auth_real_apps.note_schemas import NoteIn, NoteOut
 
 app = FastAPI()
-
-
-class NoteIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(default="", max_length=10_000)
-
-
-class NoteOut(BaseModel):
-    id: int
-    title: str
-    body: str
 
 
 ROWS = [NoteOut(id=n, title=f"note {n}", body="a bench note body") for n in range(20)]

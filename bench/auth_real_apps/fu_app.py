@@ -17,11 +17,11 @@ from fastapi import Depends, FastAPI, status
 from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, schemas
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport, JWTStrategy
 from fastapi_users.db import SQLAlchemyUserDatabase
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from auth_real_apps.fu_models import Note, User
+from auth_real_apps.note_schemas import NoteIn, NoteOut
 
 SECRET = os.environ["BENCH_SECRET"]
 LIFETIME = 86400
@@ -70,17 +70,6 @@ app.include_router(
     fastapi_users.get_users_router(schemas.BaseUser[uuid.UUID], schemas.BaseUserUpdate),
     prefix="/users",
 )
-
-
-class NoteIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(default="", max_length=10_000)
-
-
-class NoteOut(BaseModel):
-    id: int
-    title: str
-    body: str
 
 
 @app.get("/notes")

@@ -8,27 +8,16 @@ share the server's core) and leaves riso-obs at its defaults.
 from __future__ import annotations
 
 from fastapi import FastAPI, status
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 import riso
+from auth_real_apps.note_schemas import NoteIn, NoteOut
 from auth_real_apps.notes import Note
 from riso_auth import CurrentUser
 from riso_db import DbSession
 
 app = FastAPI()
 riso.include(app)
-
-
-class NoteIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(default="", max_length=10_000)
-
-
-class NoteOut(BaseModel):
-    id: int
-    title: str
-    body: str
 
 
 @app.get("/notes")
