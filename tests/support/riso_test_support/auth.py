@@ -76,10 +76,7 @@ async def serve(app: FastAPI, client: str | None = None) -> AsyncIterator[httpx.
     shared by every test on one server, and a test must not meet the register
     or login limit because others registered from the same address before it.
     """
-    address = (
-        client
-        or f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-    )
+    address = client or fresh_address()
     async with serving(app, base_url="https://testserver", client=(address, 1234)) as http:
         yield http
 
@@ -156,6 +153,4 @@ async def new_api_key(
 def fresh_address() -> str:
     """A client address no other test used: the per-address rate limits of a database
     shared by a whole test session (PostgreSQL, MariaDB) start at zero for it."""
-    import secrets
-
     return f"10.{secrets.randbelow(250) + 1}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
