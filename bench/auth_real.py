@@ -595,6 +595,17 @@ def main() -> None:
         load_end = os.getloadavg()
         stats.finish()
         report(samples, variants, endpoints)
+        for v in variants:  # what the server said about failed requests
+            if any(s.errors for e in endpoints for s in samples.get((v.name, e), [])):
+                logs = folder / f"{v.name.replace(' ', '_')}.log"
+                said = [
+                    line
+                    for line in logs.read_text(errors="replace").splitlines()
+                    if "error" in line.lower() or '"status": 5' in line
+                ]
+                print(f"\n{v.name}: failed requests; the server logged {len(said)} error lines")
+                for line in said[-5:]:
+                    print(f"    {line[:300]}")
         print(
             f"\nload average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f}; "
             "2 cores shared with other work"

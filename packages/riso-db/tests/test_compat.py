@@ -126,3 +126,11 @@ def test_alembic_still_runs_steps_through_migration_fn_and_writes_static_output(
     assert calls == ["wrapped"]
     sql = out.getvalue()
     assert sql.index("-- said by the wrapper") < sql.index("SELECT 1")
+
+
+async def test_sqlalchemy_still_has_greenlet_spawn() -> None:
+    """``DirectQuery`` returns its own connection to the async pool through it."""
+    from sqlalchemy.util import greenlet_spawn
+
+    assert inspect.iscoroutinefunction(greenlet_spawn)
+    assert await _compat.greenlet_spawn(lambda: 42) == 42

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from datetime import UTC
+from pathlib import Path
 
 import anyio
 import httpx
@@ -26,8 +27,8 @@ class Item(PrimaryKeyMixin, TimestampMixin, Model):
     name: Mapped[str] = mapped_column(String(50), unique=True)
 
 
-def build(make_app: Callable[..., FastAPI], url: str) -> FastAPI:
-    app = make_app(url)
+def build(make_app: Callable[..., FastAPI], url: str, **env: str) -> FastAPI:
+    app = make_app(url, **env)
     db = riso_db.database(app)
     Model.metadata.create_all(db.sync_engine, tables=[Item.__table__])
     db.sync_engine.dispose()
@@ -111,10 +112,72 @@ async def test_thousand_requests_many_failing_leak_no_connection(
     assert statuses == {500: 334, 404: 333, 200: 333}
 
 
+def _kill_backends(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None
+    return int(killed[0])
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+@pytest.mark.parametrize(
+    ("ping_idle", "pause"),
+    [
+        ("0", 0.0),  # every checkout is tested: the very next request succeeds
+        (None, 0.6),  # the default window (0.5 s): a connection idle past it is tested
+    ],
+)
+async def test_next_request_succeeds_after_server_kills_idle_connections(
+    make_app: Callable[..., FastAPI],
+    pg_url: str,
+    driver: str,
+    ping_idle: str | None,
+    pause: float,
+) -> None:
+    settings = {"RISO_DB_POSTGRES_ASYNC_DRIVER": driver}
+    if ping_idle is not None:
+        settings["RISO_DB_POOL_PRE_PING_IDLE"] = ping_idle
+    app = make_app(pg_url, **settings)
+    async with app.router.lifespan_context(app), client(app) as http:
+
+        @app.get("/one")
+        async def one(session: DbSession) -> dict[str, int]:
+            return {"one": int(await session.scalar(text("SELECT 1")) or 0)}
+
+        assert (await http.get("/one")).status_code == 200
+        assert _kill_backends(pg_url) >= 1
+        await anyio.sleep(pause)
+        response = await http.get("/one")
+        assert response.status_code == 200, response.text
+
+
+async def test_a_connection_in_use_moments_ago_is_not_pinged(
+    make_app: Callable[..., FastAPI], pg_url: str
+) -> None:
+    """Within the window the checkout sends nothing: a killed connection fails one
+    request with a 503, and SQLAlchemy's pool invalidation makes the next one succeed."""
+    app = make_app(pg_url, RISO_DB_POOL_PRE_PING_IDLE="60")
+
+    @app.get("/one")
+    async def one(session: DbSession) -> dict[str, int]:
+        return {"one": int(await session.scalar(text("SELECT 1")) or 0)}
+
+    async with app.router.lifespan_context(app), client(app) as http:
+        assert (await http.get("/one")).status_code == 200
+        assert _kill_backends(pg_url) >= 1
+        assert (await http.get("/one")).status_code == 503
+        assert (await http.get("/one")).status_code == 200
+
+
 async def test_next_request_succeeds_after_server_kills_connections(
     make_app: Callable[..., FastAPI], pg_url: str
 ) -> None:
-    app = build(make_app, pg_url)
+    app = build(make_app, pg_url, RISO_DB_POOL_PRE_PING_IDLE="0")
     async with app.router.lifespan_context(app), client(app) as http:
         assert (await http.get("/count")).status_code == 200
         db = riso_db.database(app)
@@ -284,3 +347,37 @@ async def test_a_connection_killed_mid_request_is_a_503(
         assert response.status_code == 503, response.text
         assert response.json() == {"detail": "the database is unavailable; try again later"}
         assert (await http.get("/killed")).status_code == 503  # a fresh connection, killed again
+
+
+async def test_a_session_the_endpoint_never_used_is_not_closed(
+    make_app: Callable[..., FastAPI], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Closing an untouched session did nothing but cost a greenlet switch per request
+    (riso-auth's lookup asks for the session on every protected request, to share it)."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    closed: list[bool] = []
+    original = AsyncSession.close
+
+    async def counting_close(self: AsyncSession) -> None:
+        closed.append(self.in_transaction())
+        await original(self)
+
+    monkeypatch.setattr(AsyncSession, "close", counting_close)
+    app = make_app(f"sqlite:///{tmp_path / 'untouched.db'}")
+
+    @app.get("/untouched")
+    async def untouched(session: DbSession) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/used")
+    async def used(session: DbSession) -> dict[str, int]:
+        return {"one": int(await session.scalar(text("SELECT 1")) or 0)}
+
+    async with app.router.lifespan_context(app), client(app) as http:
+        assert (await http.get("/untouched")).status_code == 200
+        assert closed == []
+        assert (await http.get("/used")).status_code == 200
+        assert closed == [True]
+        pool = riso_db.database(app).engine.pool
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -71,3 +71,40 @@ def test_no_db_spans_outside_a_trace_or_when_tracing_is_off(
     from riso_obs import _sqlalchemy
 
     assert _sqlalchemy._installed is False
+
+
+def test_a_direct_query_gets_the_same_child_span(
+    logs: Any, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """riso-db sends a ``DirectQuery`` past SQLAlchemy's events; riso-obs's
+    ``riso_db.query_observers`` entry point still gives it a span."""
+    from importlib.metadata import entry_points
+
+    from sqlalchemy import literal_column, select
+
+    assert "riso_obs._sqlalchemy:observe_direct_query" in {
+        e.value for e in entry_points(group="riso_db.query_observers")
+    }
+    direct = riso_db.DirectQuery(select(literal_column("40 + 2").label("value")))
+    monkeypatch.setenv("RISO_DB_URL", postgres_url)
+    exporter = InMemorySpanExporter()
+    riso_obs.configure_tracing(exporter, simple=True)
+    app = FastAPI()
+
+    @app.get("/direct")
+    async def read(session: riso_db.DbSession) -> dict[str, int]:  # type: ignore[name-defined]
+        row = await direct.first(session, {})
+        assert row is not None
+        return {"value": int(row["value"])}
+
+    riso.include(app, features=[riso_db.feature, riso_obs.feature])
+    with TestClient(app) as client:
+        assert client.get("/direct").json() == {"value": 42}
+    spans = exporter.get_finished_spans()
+    [server] = [s for s in spans if s.kind is SpanKind.SERVER]
+    [query] = [s for s in spans if s.kind is SpanKind.CLIENT and "40 + 2" in str(s.attributes)]
+    assert query.parent is not None
+    assert query.parent.span_id == server.context.span_id
+    assert query.attributes is not None
+    assert query.attributes["db.system"] == "postgresql"
+    assert query.name == f"SELECT {query.attributes['db.namespace']}"

@@ -59,8 +59,9 @@ def unauthorized(detail: str = "Not authenticated") -> HTTPException:
 
 
 async def _optional_principal(
-    request: Request, runtime: Runtime, bearer: _Bearer, session: _RequestSession
+    request: Request, bearer: _Bearer, session: _RequestSession
 ) -> Principal | None:
+    runtime = runtime_of(request.app)
     token = token_from(request, bearer, runtime.settings)
     if token is None:
         return None
@@ -72,9 +73,11 @@ async def _optional_principal(
 
 
 async def _current_principal(
-    request: Request, runtime: Runtime, bearer: _Bearer, session: _RequestSession
+    request: Request, bearer: _Bearer, session: _RequestSession
 ) -> Principal:
     # the same as _optional_principal, flattened: this is every protected request's path
+    # (the runtime is looked up here, not as a dependency: one fewer for FastAPI to solve)
+    runtime = runtime_of(request.app)
     token = token_from(request, bearer, runtime.settings)
     if token is None:
         raise unauthorized()

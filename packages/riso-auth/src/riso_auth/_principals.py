@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Row, bindparam, exists, select
+from sqlalchemy import bindparam, exists, select
 
 from riso_auth._digests import stamp_tag
 from riso_auth._exceptions import InvalidTokenError
 from riso_auth._models import AuthSession, DeniedToken, User
 from riso_auth._settings import AuthSettings
 from riso_auth._tokens import TokenService
+from riso_db import DirectQuery
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -158,25 +159,21 @@ class PrincipalStore:
         if not isinstance(session_id, str):
             raise InvalidTokenError("access token without a session")
         params = {"user_id": user_id, "session_id": session_id, "jti": jti}
-        if session is None:
-            async with self._database.engine.connect() as conn:
-                row = (await conn.execute(LOOKUP, params)).first()
-        else:
-            row = await self._lookup_in(session, params)
+        row = await LOOKUP.first(self._database if session is None else session, params)
         if row is None:
             raise InvalidTokenError("unknown account or session")
-        if row.revoked_at is not None or row.denied:
+        if row["revoked_at"] is not None or row["denied"]:
             raise InvalidTokenError("token revoked")
-        if stamp_tag(row.security_stamp) != claims.get("stm"):
+        if stamp_tag(row["security_stamp"]) != claims.get("stm"):
             raise InvalidTokenError("token issued before a password change")
-        if not row.is_active:
+        if not row["is_active"]:
             raise InvalidTokenError("account inactive")
         principal = Principal(
-            id=row.id,
-            email=row.email,
-            is_active=row.is_active,
-            is_verified=row.is_verified,
-            is_superuser=row.is_superuser,
+            id=row["id"],
+            email=row["email"],
+            is_active=row["is_active"],
+            is_verified=row["is_verified"],
+            is_superuser=row["is_superuser"],
             scopes=frozenset(str(claims.get("scp", "")).split()),
             jti=jti,
             session_id=session_id,
@@ -202,13 +199,6 @@ class PrincipalStore:
         if self._limit is not None:
             await self._limit(f"apikey:{key_id}", "api_key")
 
-    async def _lookup_in(self, session: AsyncSession, params: dict[str, Any]) -> Row[Any] | None:
-        # Core on the session's connection: no autoflush of what the session holds.
-        # On SQLite the endpoint may write after this read: riso-db ends a read-only
-        # transaction and takes the write lock at its first write (riso_db._sqlite).
-        conn = await session.connection()
-        return (await conn.execute(LOOKUP, params)).first()
-
 
 def _lookup_statement() -> Select[Any]:
     """One round trip: the account, its session's revocation and the denylist entry."""
@@ -232,6 +222,9 @@ def _lookup_statement() -> Select[Any]:
     )
 
 
-#: built once: its cache key is computed once and its compiled form stays in the
-#: engine's statement cache, so a check only binds ``user_id``, ``session_id``, ``jti``
-LOOKUP = _lookup_statement()
+#: built once and compiled once per dialect; on PostgreSQL sent on the driver
+#: connection directly (riso_db.DirectQuery), so a check only binds ``user_id``,
+#: ``session_id`` and ``jti``. On SQLite the endpoint may write after this read:
+#: riso-db ends a read-only transaction and takes the write lock at its first
+#: write (riso_db._sqlite)
+LOOKUP = DirectQuery(_lookup_statement())

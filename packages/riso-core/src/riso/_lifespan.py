@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from riso import _gc
 from riso._registry import Registry
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
@@ -15,7 +16,8 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
     """A lifespan that starts features in order and stops them in reverse.
 
     If a feature fails to start, the exit stack stops the ones already started
-    before the error propagates.
+    before the error propagates. Once everything has started, the objects of
+    startup are frozen out of the garbage collector's way (``_gc``).
     """
 
     @asynccontextmanager
@@ -30,6 +32,8 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
                         entered = feature_lifespan(app, info.settings)
                         state.update(await _enter(stack, entered))
                 state.update(await _enter(stack, app_lifespan(app)))
+                if registry.core.gc_freeze:
+                    _gc.freeze_startup_objects()
                 registry.phase = "running"
                 try:
                     # Starlette refuses a non-None state on servers without state support.

@@ -1,6 +1,7 @@
 """riso-db: SQLAlchemy 2 sessions and per-feature Alembic migrations for riso apps."""
 
 from riso_db._database import Database, database
+from riso_db._direct import DirectQuery
 from riso_db._exceptions import (
     DatabaseUnavailableError,
     DatabaseUrlError,
@@ -17,7 +18,7 @@ from riso_db._settings import DEFAULT_URL, DbSettings
 from riso_db._upgrade import upgrade
 from riso_db._url import DatabaseUrls, parse_url
 
-__version__ = "0.2.2"
+__version__ = "0.2.3"
 
 __all__ = [
     "DEFAULT_URL",
@@ -29,6 +30,7 @@ __all__ = [
     "DbError",
     "DbSession",
     "DbSettings",
+    "DirectQuery",
     "MigrationError",
     "MissingDriverError",
     "Model",

@@ -12,6 +12,15 @@ connection nobody closed would keep the interpreter from exiting. SQLAlchemy
 marks it a daemon when it opens the connection itself; riso-db opens its own
 (``_aiosqlite``) and does the same here.
 
+SQLAlchemy returns a pooled connection of an async engine through its sync
+pool, which awaits the driver through a greenlet: ``greenlet_spawn`` (not in
+its documented API) runs that step for a ``DirectQuery``'s own connection.
+
+SQLAlchemy's queue pool takes the class of its queue from ``_queue_class``
+and expects the interface of ``sqlalchemy.util.queue`` (``QueueCommon``,
+``Empty``, ``Full``); riso-db's async pool puts its first-come, first-served
+queue there (``_pool``), awaiting through ``await_only`` as SQLAlchemy's does.
+
 Alembic runs a migration step through its ``migration_fn`` attribute and
 writes offline SQL through the context's ``impl.static_output``; neither is
 documented. ``riso db upgrade --sql`` replaces the one (to turn a data
@@ -24,7 +33,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# private: the queue interface of SQLAlchemy's QueuePool (sqlalchemy.util.queue)
+from sqlalchemy.util import await_only
+from sqlalchemy.util.queue import Empty as QueueEmpty
+from sqlalchemy.util.queue import Full as QueueFull
+from sqlalchemy.util.queue import QueueCommon as PoolQueue
+
 import riso
+
+__all__ = [
+    "PoolQueue",
+    "QueueEmpty",
+    "QueueFull",
+    "await_only",
+]
 
 #: an installed feature: the module its entry point names, and how to load it
 InstalledFeature = tuple[str, Callable[[], riso.Feature[Any]]]
@@ -90,3 +112,17 @@ def static_output(text: str) -> None:
 
     # private: offline, the context's impl writes each statement into the output buffer
     op.get_context().impl.static_output(text)
+
+
+async def greenlet_spawn(function: Callable[[], Any]) -> Any:
+    """Run ``function`` where SQLAlchemy's async adaptation can await (its pool's checkin)."""
+    # not in SQLAlchemy's documented API: the asyncio extension runs every sync step so
+    from sqlalchemy.util import greenlet_spawn as spawn
+
+    return await spawn(function)
+
+
+def use_pool_queue(pool_class: type[Any], queue_class: type[Any]) -> None:
+    """Make ``pool_class`` (a ``QueuePool``) keep its idle connections in ``queue_class``."""
+    # private: QueuePool.__init__ builds self._pool = self._queue_class(pool_size, use_lifo=...)
+    pool_class._queue_class = queue_class

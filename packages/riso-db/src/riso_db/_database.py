@@ -82,8 +82,9 @@ class Database:
                         and self.dialect != "sqlite"
                         and not _is_asyncpg(self.urls, True)
                     )
-                    if watchdog:
-                        options["pool_pre_ping"] = False  # the watchdog pings, under its timer
+                    own_ping = self.dialect != "sqlite"
+                    if own_ping:
+                        options["pool_pre_ping"] = False  # riso-db pings (_ping), or nothing
                     if self.dialect == "sqlite":
                         from riso_db import _aiosqlite
 
@@ -92,15 +93,22 @@ class Database:
                         )
                     self._engine = create_async_engine(self.urls.async_url, **options)
                     _configure(self._engine.sync_engine, self.settings, self.urls)
+                    ping_idle = (
+                        self.settings.pool_pre_ping_idle if self.settings.pool_pre_ping else None
+                    )
                     if watchdog:
                         from riso_db import _watchdog
 
-                        _watchdog.install(
+                        _watchdog.install(  # the ping then runs under its timer
                             self._engine.sync_engine,
                             self.dialect,
                             self.settings.query_timeout,
-                            self.settings.pool_pre_ping,
+                            ping_idle,
                         )
+                    elif own_ping and ping_idle is not None:
+                        from riso_db import _ping
+
+                        _ping.install(self._engine.sync_engine, ping_idle)
                 engine = self._engine
         return engine
 
@@ -169,6 +177,10 @@ def engine_options(settings: DbSettings, urls: DatabaseUrls, is_async: bool) -> 
             pool_timeout=settings.pool_timeout,
             pool_recycle=settings.pool_recycle,
         )
+        if is_async:  # waiters served in order (SQLAlchemy's let newcomers overtake them)
+            from riso_db._pool import HandOffQueuePool
+
+            options["poolclass"] = HandOffQueuePool
     timeout = settings.connect_timeout
     if _is_asyncpg(urls, is_async):
         options["connect_args"] = {"timeout": timeout}

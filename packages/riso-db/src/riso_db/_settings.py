@@ -42,6 +42,11 @@ class DbSettings(Settings):
     postgres_async_driver: PostgresAsyncDriver = "psycopg"
     #: test each connection on checkout, so a restarted server costs no failed request
     pool_pre_ping: bool = True
+    #: seconds a connection may have been back in the pool and still be handed out
+    #: without that test (under load each is reused within milliseconds; a ping per
+    #: request was a round trip per request); 0 tests every checkout. The app's
+    #: async engine on PostgreSQL and MySQL/MariaDB (elsewhere every checkout is tested)
+    pool_pre_ping_idle: float = Field(default=0.5, ge=0)
     #: seconds to wait when opening a connection (SQLite: to wait for a lock)
     connect_timeout: float = Field(default=10.0, gt=0)
     #: seconds a PostgreSQL or MySQL/MariaDB round trip (checkout ping, statement,

@@ -8,7 +8,8 @@ not answer.
 
 With a query timeout (``RISO_DB_QUERY_TIMEOUT``, on by default), each round
 trip on a PostgreSQL or MySQL/MariaDB connection of the async engine arms a
-timer on the event loop; when it fires, the connection is cut: psycopg's
+timer on the event loop (riso-db's direct queries, ``_direct``, arm it
+too); when it fires, the connection is cut: psycopg's
 socket is shut down, aiomysql's transport closed. The driver then fails at
 once with a disconnect error,
 SQLAlchemy invalidates the connection (the pool opens a fresh one next time)
@@ -27,9 +28,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
 
 _KEY = "riso_db_watchdog"
+#: ``record.info`` keys: the timeout and dialect, for round trips made on the driver
+_TIMEOUT = "riso_db_watchdog_timeout"
+_DIALECT = "riso_db_watchdog_dialect"
 
 
 def _fileno(dbapi_connection: Any) -> int | None:
@@ -73,29 +76,41 @@ def _disarm(info: dict[str, Any]) -> None:
         handle.cancel()
 
 
-def install(engine: Engine, dialect: str, timeout: float, pre_ping: bool) -> None:
+def timeout_of(fairy: Any) -> float | None:
+    """The watchdog's timeout for a pooled connection, None when it has none."""
+    found = fairy.info.get(_TIMEOUT)
+    return float(found) if found is not None else None
+
+
+def arm_on(fairy: Any, timeout: float) -> None:
+    """Arm the timer for one round trip made on the driver connection directly."""
+    _arm(fairy.dbapi_connection, fairy.info, timeout, fairy.info.get(_DIALECT, "postgresql"))
+
+
+def disarm_on(fairy: Any) -> None:
+    _disarm(fairy.info)
+
+
+def install(engine: Engine, dialect: str, timeout: float, pre_ping_idle: float | None) -> None:
     """Arm the watchdog on ``engine`` (the ``sync_engine`` of a PostgreSQL or MySQL AsyncEngine).
 
-    With ``pre_ping`` the engine itself must be created with ``pool_pre_ping=False``:
-    the ping is done here, under the watchdog.
+    With ``pre_ping_idle`` the checkout ping (``_ping``) runs under the timer;
+    the engine itself is then created with ``pool_pre_ping=False``.
     """
+    from riso_db import _ping
+
+    if pre_ping_idle is not None:
+        _ping.install(
+            engine,
+            pre_ping_idle,
+            arm=lambda dbapi_connection, info: _arm(dbapi_connection, info, timeout, dialect),
+            disarm=_disarm,
+        )
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if not pre_ping:
-            return
-        _arm(dbapi_connection, record.info, timeout, dialect)
-        try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-        except Exception as exc:
-            # the pool discards this connection and checks out (or opens) another
-            raise DisconnectionError(f"pre-ping failed: {type(exc).__name__}") from exc
-        finally:
-            _disarm(record.info)
+        record.info[_TIMEOUT] = timeout
+        record.info[_DIALECT] = dialect
 
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi_connection: Any, record: Any) -> None:

@@ -4,7 +4,9 @@ Listeners are attached once to the ``Engine`` class, so every engine of the
 process is covered, including engines created later and the sync engine under
 an ``AsyncEngine``. A statement gets a span only inside an existing trace (a
 request being traced), named ``<OPERATION> <database>``; bound parameters are
-never recorded.
+never recorded. Statements riso-db sends past SQLAlchemy (its ``DirectQuery``)
+get the same span through ``observe_direct_query``, its
+``riso_db.query_observers`` entry point.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from riso_obs import _tracing
 
@@ -64,15 +67,40 @@ def uninstrument() -> None:
 def _before(
     conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
 ) -> None:
+    if context is None:
+        return
+    span = _start_span(conn.dialect.name, getattr(conn.engine.url, "database", None), statement)
+    if span is not None:
+        setattr(context, _SPAN_ATTR, span)
+
+
+def observe_direct_query(system: str, database: str, statement: str) -> Callable[..., None] | None:
+    """A span for a statement riso-db sends past SQLAlchemy (its ``riso_db.query_observers``)."""
+    if not _installed:
+        return None
+    span = _start_span(system, database, statement)
+    if span is None:
+        return None
+
+    def finish(error: BaseException | None) -> None:
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            span.record_exception(error)
+        span.end()
+
+    return finish
+
+
+def _start_span(dialect: str, database: str | None, statement: str) -> Span | None:
+    """A client span for one statement, only inside a trace being recorded."""
     tracer = _tracing.tracer()
-    if tracer is None or context is None:
-        return
+    if tracer is None:
+        return None
     if not trace.get_current_span().get_span_context().is_valid:
-        return
+        return None
     words = statement.split(None, 1) if statement else []
     operation = words[0].upper() if words else "SQL"
-    dialect = conn.dialect.name
-    database = getattr(conn.engine.url, "database", None) or ""
+    database = database or ""
     if dialect == "sqlite":
         database = os.path.basename(database)  # a file path: keep the name only
     attributes = {
@@ -82,10 +110,9 @@ def _before(
     }
     if database:
         attributes["db.namespace"] = database
-    span = tracer.start_span(
+    return tracer.start_span(
         f"{operation} {database}".strip(), kind=SpanKind.CLIENT, attributes=attributes
     )
-    setattr(context, _SPAN_ATTR, span)
 
 
 def _after(
