@@ -134,3 +134,16 @@ async def test_sqlalchemy_still_has_greenlet_spawn() -> None:
 
     assert inspect.iscoroutinefunction(greenlet_spawn)
     assert await _compat.greenlet_spawn(lambda: 42) == 42
+
+
+def test_the_hand_off_pool_plugs_into_sqlalchemys_queue_pool(tmp_path: Path) -> None:
+    """``_queue_class`` builds the pool's queue; ``_sqla_logger_namespace`` names its logger."""
+    from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+    from riso_db._pool import HandOffQueue, HandOffQueuePool
+
+    assert AsyncAdaptedQueuePool._queue_class is not None
+    pool = HandOffQueuePool(lambda: None, pool_size=2)
+    assert isinstance(pool._pool, HandOffQueue)
+    assert pool._pool.maxsize == 2
+    assert pool.logger.name == "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"

@@ -211,7 +211,8 @@ async def test_a_cancelled_query_discards_its_connection(pg_url: str, driver: st
         pool = db.engine.pool
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
         with anyio.fail_after(3):  # not behind the cancelled pg_sleep
-            assert await sleep.first(db, {"seconds": 0}) == {"slept": None}
+            # pg_sleep returns void: psycopg reads it as "", asyncpg as None
+            assert list(await sleep.first(db, {"seconds": 0}) or {}) == ["slept"]
     finally:
         await db.dispose()
 

@@ -19,7 +19,9 @@ its documented API) runs that step for a ``DirectQuery``'s own connection.
 SQLAlchemy's queue pool takes the class of its queue from ``_queue_class``
 and expects the interface of ``sqlalchemy.util.queue`` (``QueueCommon``,
 ``Empty``, ``Full``); riso-db's async pool puts its first-come, first-served
-queue there (``_pool``), awaiting through ``await_only`` as SQLAlchemy's does.
+queue there (``_pool``), awaiting through ``await_only`` as SQLAlchemy's does,
+and keeps the pool's log lines under SQLAlchemy's logger name
+(``_sqla_logger_namespace``).
 
 Alembic runs a migration step through its ``migration_fn`` attribute and
 writes offline SQL through the context's ``impl.static_output``; neither is
@@ -126,3 +128,6 @@ def use_pool_queue(pool_class: type[Any], queue_class: type[Any]) -> None:
     """Make ``pool_class`` (a ``QueuePool``) keep its idle connections in ``queue_class``."""
     # private: QueuePool.__init__ builds self._pool = self._queue_class(pool_size, use_lifo=...)
     pool_class._queue_class = queue_class
+    # private: SQLAlchemy names a class's logger by this, else by its module: the
+    # pool's lines ("Pool disposed", "Invalidate connection") keep SQLAlchemy's name
+    pool_class._sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
