@@ -110,3 +110,75 @@ def test_es256_round_trip(keys: Keys, tmp_path: Path) -> None:
     )
     token, payload = service.issue("access", "1", 60)
     assert service.decode(token, "access") == payload
+
+
+# -- verified access tokens: PyJWT once per token text, the time checks every time ------------
+
+
+def _counting(service: TokenService, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = service._jwt.decode
+
+    def decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(token)
+        return original(token, *args, **kwargs)
+
+    monkeypatch.setattr(service._jwt, "decode", decode)
+    return calls
+
+
+def test_an_access_token_is_verified_by_pyjwt_once(
+    hs_service: TokenService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _counting(hs_service, monkeypatch)
+    token, payload = hs_service.issue("access", "42", 60, {"sid": "abc"})
+    first = hs_service.decode(token, "access")
+    first["sub"] = "changed by the caller"  # a caller's change does not reach the store
+    assert hs_service.decode(token, "access") == payload
+    assert calls == [token]
+    # other types are verified every time (each is used once)
+    reset, _ = hs_service.issue("reset", "42", 60)
+    hs_service.decode(reset, "reset")
+    hs_service.decode(reset, "reset")
+    assert calls == [token, reset, reset]
+
+
+@pytest.mark.parametrize("wanted", ["refresh", "reset", "verify"])
+def test_a_verified_access_token_is_still_only_an_access_token(
+    hs_service: TokenService, wanted: Any
+) -> None:
+    token, _ = hs_service.issue("access", "42", 60)
+    hs_service.decode(token, "access")
+    with pytest.raises(InvalidTokenError):
+        hs_service.decode(token, wanted)
+
+
+def test_a_verified_access_token_expires_on_time() -> None:
+    import time
+
+    service = TokenService(AuthSettings(leeway=0), SECRET)
+    token, payload = service.issue("access", "42", 1)
+    service.decode(token, "access")  # verified and kept
+    time.sleep(max(0.0, payload["exp"] - time.time()) + 0.05)
+    with pytest.raises(InvalidTokenError, match="Expired"):
+        service.decode(token, "access")
+
+
+def test_a_forged_token_never_enters_the_store(hs_service: TokenService) -> None:
+    token, _ = hs_service.issue("access", "42", 60)
+    head, body, signature = token.split(".")
+    forged = f"{head}.{body}.{signature[:-2]}AA"
+    for _ in range(2):
+        with pytest.raises(InvalidTokenError):
+            hs_service.decode(forged, "access")
+    assert forged not in hs_service._verified
+
+
+def test_the_store_is_bounded(hs_service: TokenService, monkeypatch: pytest.MonkeyPatch) -> None:
+    from riso_auth import _tokens
+
+    monkeypatch.setattr(_tokens, "VERIFIED_MAX", 3)
+    for n in range(10):
+        token, _ = hs_service.issue("access", str(n), 60)
+        hs_service.decode(token, "access")
+        assert len(hs_service._verified) <= 3

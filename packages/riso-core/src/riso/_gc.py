@@ -4,13 +4,15 @@ A FastAPI app with SQLAlchemy, pydantic and OpenTelemetry loaded holds
 hundreds of thousands of long-lived objects (modules, classes, models,
 compiled validators). Each full collection walks all of them; under load it
 ran every few hundred requests, was several percent of the server's time and
-the main source of its slowest answers (the p99). Once the app has started,
+the main source of its slowest answers (the p99). As the app starts,
 ``gc.freeze()`` moves what exists into the permanent generation, as CPython's
 documentation recommends for servers: collections then walk only what
 requests create.
 
-It happens once per process, after the first lifespan startup and a full
-collection (so no garbage of startup is frozen): a test suite running many
+It happens once per process, when the first lifespan begins (before any
+feature starts: the collection blocks the event loop for a moment, which a
+loop-lag monitor would report), after a full collection so no garbage is
+frozen: a test suite running many
 lifespans freezes only once, and what it creates later is collected as
 usual. ``RISO_GC_FREEZE=false`` leaves the collector alone.
 """

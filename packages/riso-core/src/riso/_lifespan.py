@@ -16,14 +16,18 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
     """A lifespan that starts features in order and stops them in reverse.
 
     If a feature fails to start, the exit stack stops the ones already started
-    before the error propagates. Once everything has started, the objects of
-    startup are frozen out of the garbage collector's way (``_gc``).
+    before the error propagates. Before anything starts, the objects of the
+    app's import are frozen out of the garbage collector's way (``_gc``).
     """
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Mapping[str, Any] | None]:
         state: dict[str, Any] = {}
         registry.phase = "starting"
+        if registry.core.gc_freeze:
+            # before any feature starts: the collection blocks the loop, and a
+            # feature's monitor (riso-health's loop lag) would report it as lag
+            _gc.freeze_startup_objects()
         try:
             async with AsyncExitStack() as stack:
                 for info in registry.active:
@@ -32,8 +36,6 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
                         entered = feature_lifespan(app, info.settings)
                         state.update(await _enter(stack, entered))
                 state.update(await _enter(stack, app_lifespan(app)))
-                if registry.core.gc_freeze:
-                    _gc.freeze_startup_objects()
                 registry.phase = "running"
                 try:
                     # Starlette refuses a non-None state on servers without state support.

@@ -84,7 +84,7 @@ class CoreSettings(Settings):
     #: (files installed with riso-core, served by the app) or ``cdn`` (FastAPI's
     #: jsDelivr URLs, as without riso)
     docs_assets: Literal["bundled", "cdn"] = "bundled"
-    #: once the app has started, move the objects alive then out of the garbage
+    #: as the app starts (its lifespan), move the objects alive then out of the garbage
     #: collector's full collections (``gc.freeze()``, once per process): cheaper
     #: collections and a lower p99 under load
     gc_freeze: bool = True
