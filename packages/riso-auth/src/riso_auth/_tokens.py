@@ -11,8 +11,8 @@ within the type's lifetime setting plus the leeway). Any failure is an
 else.
 
 An access token is sent with every request of its holder, for minutes: the
-payload of one that passed every check is kept (``VerifiedTokens``, keyed by
-the exact token text, at most ``VERIFIED_MAX``), so the next request with it
+payload of one that passed every check is kept (``TokenService._verified``,
+keyed by the exact token text, at most ``VERIFIED_MAX``), so the next request with it
 skips PyJWT's parsing and signature check, which cost about a tenth of an
 authenticated request. The checks that depend on the time (``exp``, ``nbf``,
 with the leeway) and on the expected type run again on every decode; what the

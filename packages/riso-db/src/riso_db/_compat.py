@@ -35,8 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# private: the queue interface of SQLAlchemy's QueuePool (sqlalchemy.util.queue)
-from sqlalchemy.util import await_only
+# private: the queue interface of SQLAlchemy's QueuePool (sqlalchemy.util.queue), and
+# the bridge its asyncio extension runs every sync step through
+from sqlalchemy.util import await_only, greenlet_spawn
 from sqlalchemy.util.queue import Empty as QueueEmpty
 from sqlalchemy.util.queue import Full as QueueFull
 from sqlalchemy.util.queue import QueueCommon as PoolQueue
@@ -48,6 +49,7 @@ __all__ = [
     "QueueEmpty",
     "QueueFull",
     "await_only",
+    "greenlet_spawn",
 ]
 
 #: an installed feature: the module its entry point names, and how to load it
@@ -114,14 +116,6 @@ def static_output(text: str) -> None:
 
     # private: offline, the context's impl writes each statement into the output buffer
     op.get_context().impl.static_output(text)
-
-
-async def greenlet_spawn(function: Callable[[], Any]) -> Any:
-    """Run ``function`` where SQLAlchemy's async adaptation can await (its pool's checkin)."""
-    # not in SQLAlchemy's documented API: the asyncio extension runs every sync step so
-    from sqlalchemy.util import greenlet_spawn as spawn
-
-    return await spawn(function)
 
 
 def use_pool_queue(pool_class: type[Any], queue_class: type[Any]) -> None:

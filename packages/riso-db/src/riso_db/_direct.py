@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from riso_db import _observers, _watchdog
+from riso_db._compat import greenlet_spawn
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -120,7 +122,7 @@ class DirectQuery:
         try:
             return await self._run(fairy, engine, params)
         finally:
-            await _greenlet_spawn(fairy.close)
+            await greenlet_spawn(fairy.close)
 
     async def _run(
         self, fairy: PoolProxiedConnection, engine: AsyncEngine, params: Mapping[str, Any]
@@ -198,10 +200,6 @@ def _translated(
 
 async def _invalidate(fairy: PoolProxiedConnection, error: BaseException) -> None:
     """Tell the pool to discard the connection (closing it may await the driver)."""
-    import anyio
-
-    from riso_db._compat import greenlet_spawn
-
     cause = error if isinstance(error, Exception) else None
     with anyio.CancelScope(shield=True):
         await greenlet_spawn(lambda: fairy.invalidate(cause))
@@ -223,9 +221,3 @@ def _is_direct(dialect: str, driver: str) -> bool:
 
 def _mapping(row: Any) -> dict[str, Any] | None:
     return None if row is None else dict(row._mapping)
-
-
-async def _greenlet_spawn(function: Callable[[], Any]) -> None:
-    from riso_db._compat import greenlet_spawn
-
-    await greenlet_spawn(function)

@@ -83,10 +83,7 @@ def observe_direct_query(system: str, database: str, statement: str) -> Callable
         return None
 
     def finish(error: BaseException | None) -> None:
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-            span.record_exception(error)
-        span.end()
+        _end(span, error)
 
     return finish
 
@@ -129,8 +126,13 @@ def _error(exception_context: Any) -> None:
     span = getattr(context, _SPAN_ATTR, None) if context is not None else None
     if span is None:
         return
-    error = exception_context.original_exception
-    span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-    span.record_exception(error)
-    span.end()
+    _end(span, exception_context.original_exception)
     setattr(context, _SPAN_ATTR, None)
+
+
+def _end(span: Span, error: BaseException | None) -> None:
+    """End a statement's span, marked failed with ``error`` when there is one."""
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        span.record_exception(error)
+    span.end()
