@@ -15,13 +15,13 @@ all serving at once, pinned to CPU 0; the load generator runs on CPU 1:
                   ``session.get(User, id)`` through a sync SQLAlchemy session
                   (psycopg, pool defaults) in FastAPI's threadpool
 * ``fastapi-users`` JWT strategy + its SQLAlchemy async user db (psycopg async)
-* ``riso off``    ``riso.include(app)`` (obs as installed; tasks disabled),
-                  ``/auth/me`` and notes via ``CurrentUser`` + ``DbSession``,
-                  ``RISO_AUTH_REVOCATION_CACHE_SECONDS=0``
+* ``riso off``    ``riso.include(app)`` (obs as installed; tasks disabled; asyncpg,
+                  riso-db's default), ``/auth/me`` and notes via ``CurrentUser`` +
+                  ``DbSession``, ``RISO_AUTH_REVOCATION_CACHE_SECONDS=0``
 * ``riso``        the same with the default cache (1 s) and rotating tokens
 * ``riso 1tok``   the same server, one token over and over (cache answers)
-* ``riso apg off`` / ``riso apg``: as ``riso off`` / ``riso`` with
-                  ``RISO_DB_POSTGRES_ASYNC_DRIVER=asyncpg`` (the driver comparison)
+* ``riso pg3 off`` / ``riso pg3``: as ``riso off`` / ``riso`` with
+                  ``RISO_DB_POSTGRES_ASYNC_DRIVER=psycopg`` (the driver comparison)
 
 One PostgreSQL server (127.0.0.1:5432), a fresh database per app family.
 Each round measures every variant and endpoint, the order rotating between
@@ -96,7 +96,7 @@ class Variant:
 
 OTHER_PATHS = {"me": ("GET", "/users/me"), "list": ("GET", "/notes"), "create": ("POST", "/notes")}
 CACHE_OFF = {"RISO_AUTH_REVOCATION_CACHE_SECONDS": "0"}
-ASYNCPG = {"RISO_DB_POSTGRES_ASYNC_DRIVER": "asyncpg"}
+PSYCOPG = {"RISO_DB_POSTGRES_ASYNC_DRIVER": "psycopg"}
 VARIANTS = [
     Variant("bare", "bare_app", "bare", {**RISO_PATHS, "me": ("GET", "/me")}),
     Variant(
@@ -109,8 +109,8 @@ VARIANTS = [
     Variant("riso off", "riso_app", "riso", RISO_PATHS, CACHE_OFF),
     Variant("riso", "riso_app", "riso", RISO_PATHS),
     Variant("riso 1tok", "riso_app", "riso", RISO_PATHS, single_token=True),
-    Variant("riso apg off", "riso_app", "riso", RISO_PATHS, {**CACHE_OFF, **ASYNCPG}),
-    Variant("riso apg", "riso_app", "riso", RISO_PATHS, ASYNCPG),
+    Variant("riso pg3 off", "riso_app", "riso", RISO_PATHS, {**CACHE_OFF, **PSYCOPG}),
+    Variant("riso pg3", "riso_app", "riso", RISO_PATHS, PSYCOPG),
 ]
 #: an idle PostgreSQL 15 backend may hold its counters up to 10 s (PGSTAT_IDLE_INTERVAL)
 STATS_FLUSH_SECONDS = 11.0
@@ -343,9 +343,13 @@ def report(
         "template vs riso (req/s)", "template", ["riso off", "riso", "riso 1tok", "fastapi-users"]
     )
     pair_table(
-        "driver: psycopg 3 async vs asyncpg, cache off (req/s)", "riso off", ["riso apg off"]
+        "driver: asyncpg (default) vs psycopg 3 async, cache off (req/s)",
+        "riso pg3 off",
+        ["riso off"],
     )
-    pair_table("driver: psycopg 3 async vs asyncpg, cache 1 s (req/s)", "riso", ["riso apg"])
+    pair_table(
+        "driver: asyncpg (default) vs psycopg 3 async, cache 1 s (req/s)", "riso pg3", ["riso"]
+    )
     print("\n## CPU per request, ratio to the template's (lower is cheaper)\n")
     names = [v.name for v in variants if v.name != "template"]
     print("| endpoint | template ms | " + " | ".join(names) + " |")

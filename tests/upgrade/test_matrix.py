@@ -79,7 +79,7 @@ def test_release_upgrades_to_the_tree_and_keeps_its_data(
     # --- pip install -U to the tree: the new code sees its tree behind --------------------
     names = sorted({release.name, "riso-core", "riso-db"})
     upgrade.upgrade_to_tree(
-        venv, helpers.ROOT / ".cache" / "wheels-upgrade", tree_constraints, names
+        venv, helpers.ROOT / ".cache" / "wheels-upgrade", tree_constraints, names, backend
     )
     installed = venv.distributions()
     for name in names:

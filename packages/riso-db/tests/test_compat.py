@@ -147,3 +147,35 @@ def test_the_hand_off_pool_plugs_into_sqlalchemys_queue_pool(tmp_path: Path) -> 
     assert isinstance(pool._pool, HandOffQueue)
     assert pool._pool.maxsize == 2
     assert pool.logger.name == "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("asyncpg_error", "facade"),
+    [
+        ("UniqueViolationError", "IntegrityError"),
+        ("UndefinedTableError", "ProgrammingError"),
+        ("DivisionByZeroError", "Error"),
+    ],
+)
+async def test_asyncpgs_errors_still_map_to_the_dialects_dbapi_errors(
+    pg_url: str, asyncpg_error: str, facade: str
+) -> None:
+    """``_handle_exception`` of the adapted connection gives the DBAPI facade's class."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(pg_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        fairy = await engine.raw_connection()
+        try:
+            error = getattr(asyncpg.exceptions, asyncpg_error)("refused")
+            translated = _compat.asyncpg_dbapi_error(fairy.dbapi_connection, error)
+            dbapi = engine.dialect.loaded_dbapi
+            assert type(translated) is getattr(dbapi, facade)
+            assert translated.__cause__ is error
+            assert translated.sqlstate == error.sqlstate  # type: ignore[attr-defined]
+        finally:
+            await _compat.greenlet_spawn(fairy.close)
+    finally:
+        await engine.dispose()

@@ -1,16 +1,17 @@
-"""RISO_DB_POSTGRES_ASYNC_DRIVER=asyncpg: asyncpg for the app, psycopg for the sync side."""
+"""asyncpg (the default RISO_DB_POSTGRES_ASYNC_DRIVER) for the app, psycopg for the sync side."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 from datetime import UTC
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
-from sqlalchemy import String, select
+from sqlalchemy import String, exc, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 import riso
@@ -41,25 +42,37 @@ def test_other_dialects_ignore_the_postgres_driver(raw: str, async_driver: str) 
     assert parse_url(raw, postgres_async_driver="asyncpg").async_url.drivername == async_driver
 
 
-def test_default_stays_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asyncpg_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RISO_DB_URL", "postgresql://u@db/app")
     settings = DbSettings()
-    assert settings.postgres_async_driver == "psycopg"
+    assert settings.postgres_async_driver == "asyncpg"
+    assert settings.urls.async_url.drivername == "postgresql+asyncpg"
+    assert settings.urls.sync_url.drivername == "postgresql+psycopg"
+
+
+def test_psycopg_by_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISO_DB_URL", "postgresql://u@db/app")
+    monkeypatch.setenv("RISO_DB_POSTGRES_ASYNC_DRIVER", "psycopg")
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # not needed for this choice
+    settings = DbSettings()
     assert settings.urls.async_url.drivername == "postgresql+psycopg"
+    assert (
+        parse_url("postgresql://u@db/app", postgres_async_driver="psycopg").async_url.drivername
+        == "postgresql+psycopg"
+    )
 
 
 def test_missing_asyncpg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if not installed
     with pytest.raises(riso_db.MissingDriverError) as info:
-        parse_url("postgresql://u:hunter2@db/app", postgres_async_driver="asyncpg")
+        parse_url("postgresql://u:hunter2@db/app")
     message = str(info.value)
-    assert "pip install 'riso-db[asyncpg]'" in message
+    assert "pip install 'riso-db[postgres]'" in message
     assert "asyncpg" in message
     assert "hunter2" not in message
     # and the setting fails where every other invalid setting does
     monkeypatch.setenv("RISO_DB_URL", "postgresql://u:hunter2@db/app")
-    monkeypatch.setenv("RISO_DB_POSTGRES_ASYNC_DRIVER", "asyncpg")
-    with pytest.raises(ValidationError, match=r"riso-db\[asyncpg\]"):
+    with pytest.raises(ValidationError, match=r"riso-db\[postgres\]"):
         DbSettings()
 
 
@@ -91,7 +104,7 @@ def test_connect_timeout_in_each_drivers_spelling(monkeypatch: pytest.MonkeyPatc
 async def test_a_request_runs_on_asyncpg_and_the_sync_engine_on_psycopg(
     make_app: Callable[..., FastAPI], pg_url: str
 ) -> None:
-    app = make_app(pg_url, RISO_DB_POSTGRES_ASYNC_DRIVER="asyncpg")
+    app = make_app(pg_url)  # the default driver
     db = riso_db.database(app)
     assert db.engine.dialect.driver == "asyncpg"
     assert db.sync_engine.dialect.driver == "psycopg"
@@ -123,3 +136,106 @@ async def test_a_request_runs_on_asyncpg_and_the_sync_engine_on_psycopg(
         assert read_back.json() == {"name": "one"}
     await db.dispose()
     assert riso.registry(app).settings_of("db").postgres_async_driver == "asyncpg"
+
+
+def test_the_test_plugin_runs_the_app_on_psycopg_sharing_the_sync_connection(
+    pg_url: str,
+) -> None:
+    from riso_db_pytest._shared import SharedConnection
+
+    shared = SharedConnection(parse_url(pg_url))  # the default: asyncpg in production
+    try:
+        # one libpq connection serves both sides, so each sees the other's writes
+        assert shared.async_engine.dialect.driver == "psycopg"
+        assert shared.sync_engine.dialect.driver == "psycopg"
+    finally:
+        shared.close()
+
+
+def _raise(sqlstate: str) -> str:
+    return f"DO $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '{sqlstate}'; END $$"
+
+
+#: (statement, parameters, the exception SQLAlchemy raises on psycopg)
+REFUSALS = [
+    ("SELECT CAST(:v AS text)", {"v": "nul\x00byte"}, exc.DataError),
+    ("SELECT CAST(:v AS smallint)", {"v": 10**6}, exc.DataError),
+    ("SELECT 1 / 0", {}, exc.DataError),
+    ("SELECT * FROM no_such_table", {}, exc.ProgrammingError),
+    (_raise("22P02"), {}, exc.DataError),
+    (_raise("23505"), {}, exc.IntegrityError),
+    (_raise("40001"), {}, exc.OperationalError),  # serialization failure: retry
+    (_raise("40P01"), {}, exc.OperationalError),  # deadlock: retry
+    (_raise("53300"), {}, exc.OperationalError),
+    (_raise("57014"), {}, exc.OperationalError),
+    (_raise("0A000"), {}, exc.NotSupportedError),
+    (_raise("XX000"), {}, exc.InternalError),
+    ("SELECT pg_terminate_backend(pg_backend_pid())", {}, exc.OperationalError),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+@pytest.mark.parametrize(("sql", "params", "expected"), REFUSALS)
+async def test_each_refusal_is_the_same_exception_on_either_driver(
+    pg_url: str, driver: str, sql: str, params: dict[str, Any], expected: type[Exception]
+) -> None:
+    """Apps catch ``OperationalError`` to retry, riso-db answers ``DataError`` with a 422."""
+    from riso_db._database import Database
+
+    db = Database(DbSettings(RISO_DB_URL=pg_url, postgres_async_driver=driver))
+    try:
+        async with db.engine.connect() as connection:
+            with pytest.raises(expected) as info:
+                await connection.execute(text(sql), params)
+            assert type(info.value) is expected
+        async with db.engine.connect() as connection:  # and the pool still serves
+            assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_a_statement_past_the_query_timeout_is_an_operational_error(
+    pg_url: str, driver: str
+) -> None:
+    from riso_db._database import Database
+
+    db = Database(DbSettings(RISO_DB_URL=pg_url, postgres_async_driver=driver, query_timeout=0.5))
+    try:
+        async with db.engine.connect() as connection:
+            with pytest.raises(exc.OperationalError) as info:
+                await connection.execute(text("SELECT pg_sleep(5)"))
+            assert info.value.connection_invalidated
+        async with db.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+@pytest.mark.parametrize("kind", ["refused", "wrong password"])
+async def test_a_failed_connect_is_an_operational_error(
+    pg_url: str, driver: str, kind: str
+) -> None:
+    from riso_db import DirectQuery
+    from riso_db._database import Database
+
+    url = (
+        "postgresql://u:hunter2@127.0.0.1:1/x"
+        if kind == "refused"
+        else pg_url.replace("postgres@", "nobody_here:hunter2@", 1)
+    )
+    db = Database(DbSettings(RISO_DB_URL=url, postgres_async_driver=driver, connect_timeout=2))
+    try:
+        with pytest.raises(exc.OperationalError) as info:
+            async with db.engine.connect():
+                pass
+        assert "hunter2" not in str(info.value)
+        # DirectQuery checks out past SQLAlchemy's Connection: the same class
+        with pytest.raises(exc.OperationalError):
+            await DirectQuery(select(func.now())).first(db, {})
+    finally:
+        await db.dispose()

@@ -60,6 +60,12 @@ def build(make_app: Callable[..., FastAPI], url: str, **env: str) -> FastAPI:
     return app
 
 
+@pytest.fixture(params=["asyncpg", "psycopg"])
+def pg_driver(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The app's async PostgreSQL driver: each failure answers the same on both."""
+    return {"RISO_DB_POSTGRES_ASYNC_DRIVER": request.param}
+
+
 def client(app: FastAPI) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://test")
@@ -157,11 +163,11 @@ async def test_next_request_succeeds_after_server_kills_idle_connections(
 
 
 async def test_a_connection_in_use_moments_ago_is_not_pinged(
-    make_app: Callable[..., FastAPI], pg_url: str
+    make_app: Callable[..., FastAPI], pg_url: str, pg_driver: dict[str, str]
 ) -> None:
     """Within the window the checkout sends nothing: a killed connection fails one
     request with a 503, and SQLAlchemy's pool invalidation makes the next one succeed."""
-    app = make_app(pg_url, RISO_DB_POOL_PRE_PING_IDLE="60")
+    app = make_app(pg_url, RISO_DB_POOL_PRE_PING_IDLE="60", **pg_driver)
 
     @app.get("/one")
     async def one(session: DbSession) -> dict[str, int]:
@@ -256,10 +262,10 @@ async def test_cancelled_request_returns_its_connection(
 
 
 async def test_a_value_the_database_refuses_is_a_422_and_stores_nothing(
-    make_app: Callable[..., FastAPI], pg_url: str
+    make_app: Callable[..., FastAPI], pg_url: str, pg_driver: dict[str, str]
 ) -> None:
     """Regression (found by the system fuzzer): PostgreSQL refuses NUL in text; that was a 500."""
-    app = build(make_app, pg_url)
+    app = build(make_app, pg_url, **pg_driver)
     async with app.router.lifespan_context(app), client(app) as http:
         response = await http.post("/items", params={"name": "nul\x00byte"})
         assert response.status_code == 422, response.text
@@ -271,7 +277,7 @@ async def test_a_value_the_database_refuses_is_a_422_and_stores_nothing(
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
 async def test_an_unreachable_database_is_a_json_503(
-    make_app: Callable[..., FastAPI], kind: str
+    make_app: Callable[..., FastAPI], kind: str, pg_driver: dict[str, str]
 ) -> None:
     """Regression (found by the system fault tests): a down database was a 500."""
     with socket.socket() as server:
@@ -279,7 +285,9 @@ async def test_an_unreachable_database_is_a_json_503(
         port = server.getsockname()[1]
         if kind == "silent":
             server.listen(8)  # accepts TCP, never answers: the connect timeout applies
-        app = make_app(f"postgresql://u:pw@127.0.0.1:{port}/x", RISO_DB_CONNECT_TIMEOUT="1")
+        app = make_app(
+            f"postgresql://u:pw@127.0.0.1:{port}/x", RISO_DB_CONNECT_TIMEOUT="1", **pg_driver
+        )
 
         @app.get("/count")
         async def count(session: DbSession) -> dict[str, int]:
@@ -294,7 +302,7 @@ async def test_an_unreachable_database_is_a_json_503(
 
 
 async def test_a_paused_server_fails_requests_fast_and_recovers(
-    make_app: Callable[..., FastAPI], pg_url: str
+    make_app: Callable[..., FastAPI], pg_url: str, pg_driver: dict[str, str]
 ) -> None:
     """Regression (found by the system fault tests): with the server paused, a request
     on a pooled connection waited forever; with RISO_DB_QUERY_TIMEOUT it is a 503."""
@@ -302,7 +310,7 @@ async def test_a_paused_server_fails_requests_fast_and_recovers(
     try:
         url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         build(make_app, url)  # creates the table
-        app = make_app(url, RISO_DB_QUERY_TIMEOUT="0.5", RISO_DB_CONNECT_TIMEOUT="1")
+        app = make_app(url, RISO_DB_QUERY_TIMEOUT="0.5", RISO_DB_CONNECT_TIMEOUT="1", **pg_driver)
 
         @app.get("/count")
         async def count(session: DbSession) -> dict[str, int]:
@@ -326,13 +334,13 @@ async def test_a_paused_server_fails_requests_fast_and_recovers(
 
 @pytest.mark.parametrize("query_timeout", ["0", "5"])
 async def test_a_connection_killed_mid_request_is_a_503(
-    make_app: Callable[..., FastAPI], pg_url: str, query_timeout: str
+    make_app: Callable[..., FastAPI], pg_url: str, query_timeout: str, pg_driver: dict[str, str]
 ) -> None:
     """Regression (found by the system fault tests): a backend terminated inside a
     request's transaction was a 500 (with the query timeout: PendingRollbackError)."""
     import psycopg
 
-    app = make_app(pg_url, RISO_DB_QUERY_TIMEOUT=query_timeout)
+    app = make_app(pg_url, RISO_DB_QUERY_TIMEOUT=query_timeout, **pg_driver)
 
     @app.get("/killed")
     async def killed(session: DbSession) -> dict[str, int]:

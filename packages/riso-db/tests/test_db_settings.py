@@ -17,9 +17,10 @@ from riso_db import DbSettings, parse_url
 @pytest.mark.parametrize(
     ("raw", "dialect", "async_driver", "sync_driver"),
     [
-        ("postgres://u:p@db/app", "postgresql", "postgresql+psycopg", "postgresql+psycopg"),
-        ("postgresql://u:p@db/app", "postgresql", "postgresql+psycopg", "postgresql+psycopg"),
-        ("postgresql+psycopg://u@db/app", "postgresql", "postgresql+psycopg", "postgresql+psycopg"),
+        ("postgres://u:p@db/app", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"),
+        ("postgresql://u:p@db/app", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@db/app", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"),
+        ("postgresql+asyncpg://u@db/app", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"),
         ("mysql://u:p@db/app", "mysql", "mysql+aiomysql", "mysql+pymysql"),
         ("mariadb://u:p@db/app", "mysql", "mysql+aiomysql", "mysql+pymysql"),
         ("mysql+pymysql://u@db/app", "mysql", "mysql+aiomysql", "mysql+pymysql"),
@@ -49,7 +50,7 @@ def test_mysql_gets_utf8mb4_unless_told_otherwise() -> None:
     [
         ("oracle://scott:tiger@db/orcl", riso_db.UnsupportedUrlError, "riso-db[postgres]"),
         ("mongodb://u:hunter2@db/app", riso_db.UnsupportedUrlError, "unsupported"),
-        ("postgresql+asyncpg://u:hunter2@db/app", riso_db.UnsupportedUrlError, "psycopg"),
+        ("postgresql+pg8000://u:hunter2@db/app", riso_db.UnsupportedUrlError, "asyncpg"),
         ("mysql+asyncmy://u:hunter2@db/app", riso_db.UnsupportedUrlError, "aiomysql"),
         ("not a url hunter2", riso_db.UnsupportedUrlError, "cannot be parsed"),
     ],
@@ -68,6 +69,7 @@ def test_unusable_urls_are_one_line_errors(raw: str, error: type[Exception], nam
     ("raw", "blocked", "extra"),
     [
         ("postgresql://u:hunter2@db/app", "psycopg", "pip install 'riso-db[postgres]'"),
+        ("postgresql://u:hunter2@db/app", "asyncpg", "pip install 'riso-db[postgres]'"),
         ("mysql://u:hunter2@db/app", "aiomysql", "pip install 'riso-db[mysql]'"),
         ("mysql://u:hunter2@db/app", "pymysql", "pip install 'riso-db[mysql]'"),
     ],

@@ -113,12 +113,20 @@ def install_release(
 
 
 def upgrade_to_tree(
-    venv: helpers.Venv, wheelhouse: Path, constraints: Path, names: Sequence[str]
+    venv: helpers.Venv, wheelhouse: Path, constraints: Path, names: Sequence[str], backend: str
 ) -> None:
-    """``pip install -U`` of ``names`` to the tree's wheels (same version string or not)."""
+    """``pip install -U`` of ``names`` to the tree's wheels (same version string or not).
+
+    riso-db is named with the backend's extra, as a requirements file names it,
+    so a driver the new release adds to the extra (asyncpg in 0.3) comes along.
+    """
     venv.find_links = [wheelhouse]
+    db_extra = BACKENDS[backend]
+    requirements = [
+        f"{name}[{db_extra}]" if name == "riso-db" and db_extra else name for name in names
+    ]
     reinstall = [arg for name in names for arg in ("--reinstall-package", name)]
-    venv.install("--upgrade", *names, *reinstall, "-c", str(constraints))
+    venv.install("--upgrade", *requirements, *reinstall, "-c", str(constraints))
 
 
 def lock_pins(root: Path) -> str:

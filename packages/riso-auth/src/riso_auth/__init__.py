@@ -62,7 +62,7 @@ if _TYPE_CHECKING:
 
     from riso_auth._events import EventName, Handler
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"
 
 #: an alias: ``CurrentUser`` already requires an active account
 ActiveUser = CurrentUser

@@ -18,7 +18,7 @@ from riso_db._settings import DEFAULT_URL, DbSettings
 from riso_db._upgrade import upgrade
 from riso_db._url import DatabaseUrls, parse_url
 
-__version__ = "0.2.3"
+__version__ = "0.3.0"
 
 __all__ = [
     "DEFAULT_URL",

@@ -23,6 +23,11 @@ queue there (``_pool``), awaiting through ``await_only`` as SQLAlchemy's does,
 and keeps the pool's log lines under SQLAlchemy's logger name
 (``_sqla_logger_namespace``).
 
+SQLAlchemy's asyncpg dialect turns asyncpg's exceptions into its DBAPI
+facade's (``IntegrityError``, ``ProgrammingError``...) in the adapted
+connection's ``_handle_exception``; a ``DirectQuery`` on asyncpg raises what
+that gives, so a refused statement is the same exception through either path.
+
 Alembic runs a migration step through its ``migration_fn`` attribute and
 writes offline SQL through the context's ``impl.static_output``; neither is
 documented. ``riso db upgrade --sql`` replaces the one (to turn a data
@@ -125,3 +130,16 @@ def use_pool_queue(pool_class: type[Any], queue_class: type[Any]) -> None:
     # private: SQLAlchemy names a class's logger by this, else by its module: the
     # pool's lines ("Pool disposed", "Invalidate connection") keep SQLAlchemy's name
     pool_class._sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
+
+def asyncpg_dbapi_error(dbapi_connection: Any, error: Exception) -> Exception:
+    """The DBAPI facade's exception SQLAlchemy's asyncpg dialect raises for ``error``.
+
+    ``dbapi_connection`` is the pooled connection's adapted asyncpg connection;
+    an error it does not map comes back unchanged.
+    """
+    try:
+        dbapi_connection._handle_exception(error)
+    except Exception as translated:  # it always raises: the mapped error, or error itself
+        return translated
+    return error  # pragma: no cover - _handle_exception returned without raising

@@ -93,6 +93,10 @@ class Database:
                         )
                     self._engine = create_async_engine(self.urls.async_url, **options)
                     _configure(self._engine.sync_engine, self.settings, self.urls)
+                    if _is_asyncpg(self.urls, True):
+                        from riso_db import _asyncpg
+
+                        _asyncpg.install(self._engine.sync_engine)
                     ping_idle = (
                         self.settings.pool_pre_ping_idle if self.settings.pool_pre_ping else None
                     )

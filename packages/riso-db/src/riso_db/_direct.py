@@ -32,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from riso_db import _observers, _watchdog
-from riso_db._compat import greenlet_spawn
+from riso_db._asyncpg import exception_class
+from riso_db._compat import asyncpg_dbapi_error, greenlet_spawn
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -118,7 +119,13 @@ class DirectQuery:
         if not _is_direct(engine.dialect.name, engine.dialect.driver):
             async with engine.connect() as own:
                 return _mapping((await own.execute(self.statement, dict(params))).first())
-        fairy = await engine.raw_connection()
+        try:
+            fairy = await engine.raw_connection()
+        except engine.dialect.loaded_dbapi.Error as error:  # cannot connect: as Connection does
+            base = engine.dialect.loaded_dbapi.Error
+            raise sa_exc.DBAPIError.instance(
+                None, None, error, base, dialect=engine.dialect
+            ) from error
         try:
             return await self._run(fairy, engine, params)
         finally:
@@ -192,8 +199,19 @@ def _translated(
     )
     if closed or isinstance(error, OSError | TimeoutError):
         return sa_exc.OperationalError(sql, None, error, connection_invalidated=True), True
-    base = _driver_error_base(dialect.driver)
-    if base is not None and isinstance(error, base):
+    if dialect.driver == "asyncpg":
+        import asyncpg  # type: ignore[import-untyped]
+
+        if not isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
+            return error, False
+        # the DBAPI facade's error, as SQLAlchemy's own asyncpg path raises it, in
+        # the class psycopg's SQLSTATE gives (DataError, OperationalError...)
+        error = asyncpg_dbapi_error(fairy.dbapi_connection, error)
+        found = exception_class(getattr(error, "sqlstate", None))
+        if found is not None:
+            return found(sql, None, error), False
+    base = dialect.loaded_dbapi.Error
+    if isinstance(error, base):
         return sa_exc.DBAPIError.instance(sql, None, error, base, dialect=dialect), False
     return error, False
 
@@ -203,16 +221,6 @@ async def _invalidate(fairy: PoolProxiedConnection, error: BaseException) -> Non
     cause = error if isinstance(error, Exception) else None
     with anyio.CancelScope(shield=True):
         await greenlet_spawn(lambda: fairy.invalidate(cause))
-
-
-def _driver_error_base(driver: str) -> type[Exception] | None:
-    if driver == "asyncpg":
-        import asyncpg  # type: ignore[import-untyped]
-
-        return asyncpg.PostgresError  # type: ignore[no-any-return]
-    import psycopg
-
-    return psycopg.Error
 
 
 def _is_direct(dialect: str, driver: str) -> bool:

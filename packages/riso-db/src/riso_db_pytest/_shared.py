@@ -14,9 +14,15 @@ On SQLite the async side (aiosqlite) and the sync side (sqlite3) wrap the same
 ``sqlite3`` connection; on PostgreSQL a ``psycopg.AsyncConnection`` and a
 ``psycopg.Connection`` share one libpq connection. Both async drivers work from
 whichever event loop awaits them (the ``TestClient``'s, the test's), one at a
-time. aiomysql binds its connection to the loop that opened it, so on
-MySQL/MariaDB the async side is an aiomysql-shaped adapter over the sync
-side's PyMySQL connection (``_mysql``), usable from any loop.
+time. So on PostgreSQL the app's async engine runs on psycopg during tests
+even where it runs on asyncpg (the default) in production: an asyncpg
+connection belongs to the loop that opened it and shares no connection with a
+sync driver. SQLAlchemy gives both drivers the same types and results;
+riso-db's own suite runs its driver-specific code on both.
+
+aiomysql binds its connection to the loop that opened it, so on MySQL/MariaDB
+the async side is an aiomysql-shaped adapter over the sync side's PyMySQL
+connection (``_mysql``), usable from any loop.
 
 MySQL ends a transaction implicitly on DDL (``CREATE``, ``ALTER``,
 ``TRUNCATE``...): a test that runs DDL cannot be rolled back there, and the
@@ -168,8 +174,11 @@ class SharedConnection:
         self.sync_engine = _engine(create_engine, urls.sync_url, creator=lambda: self._raw)
         if self.dialect == "mysql":
             self._raw = _mysql_connection(self.sync_engine, busy_timeout)
+        async_url = urls.async_url
+        if self.dialect == "postgresql":  # the side that can share the sync side's libpq
+            async_url = async_url.set(drivername="postgresql+psycopg")
         self.async_engine: AsyncEngine = _engine(
-            create_async_engine, urls.async_url, async_creator=self._async_connection
+            create_async_engine, async_url, async_creator=self._async_connection
         )
         self._savepoints.install(self.async_engine.sync_engine)
         self._savepoints.install(self.sync_engine)

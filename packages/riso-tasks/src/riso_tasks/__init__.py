@@ -21,7 +21,7 @@ from riso_tasks._settings import BeatEntry, TasksSettings
 from riso_tasks._signals import RequestIdFilter
 from riso_tasks._task import RisoTask, task
 
-__version__ = "0.1.6"
+__version__ = "0.1.7"
 
 __all__ = [
     "BeatEntry",
