@@ -12,13 +12,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 from riso_test_support import stack
 
-from riso.testing import ServerProcess, clean_environ
+from riso.testing import ServerProcess, clean_environ, fresh_database
 
 BIN = Path(sys.executable).parent
 SECRET = "starter-test-secret-key-0123456789abcdef"
@@ -36,14 +37,19 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("starter")
-    db_url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    env = _env(tmp_path, db_url)
-    stack.migrate(env, tmp_path)
-    if db_url is None:
-        assert (tmp_path / "riso.db").exists()  # the embedded default: a file in the cwd
-    argv = [str(BIN / "uvicorn"), "starter.main:app", "--host", "{host}", "--port", "{port}"]
-    with ServerProcess(argv, env=env, cwd=tmp_path, timeout=30) as started:
-        yield started.base_url
+    with ExitStack() as cleanup:
+        db_url = None
+        if request.param == "postgres":
+            # a database of its own: the session's holds other tests' sign-ups from this
+            # address, which the starter's default rate limits would count
+            db_url = cleanup.enter_context(fresh_database(request.getfixturevalue("postgres_url")))
+        env = _env(tmp_path, db_url)
+        stack.migrate(env, tmp_path)
+        if db_url is None:
+            assert (tmp_path / "riso.db").exists()  # the embedded default: a file in the cwd
+        argv = [str(BIN / "uvicorn"), "starter.main:app", "--host", "{host}", "--port", "{port}"]
+        with ServerProcess(argv, env=env, cwd=tmp_path, timeout=30) as started:
+            yield started.base_url
 
 
 def _login(client: httpx.Client, email: str, password: str) -> dict[str, str]:

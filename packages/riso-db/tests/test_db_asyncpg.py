@@ -239,3 +239,71 @@ async def test_a_failed_connect_is_an_operational_error(
             await DirectQuery(select(func.now())).first(db, {})
     finally:
         await db.dispose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_a_backend_terminated_mid_statement_is_a_lost_connection(
+    pg_url: str, driver: str
+) -> None:
+    """An ``OperationalError``, the connection discarded, the rollback after it silent.
+
+    (When the FATAL error arrives before the socket's close, the race the system
+    fault test found, see ``test_which_asyncpg_errors_end_the_connection``.)"""
+    import anyio
+    import psycopg
+
+    from riso_db._database import Database
+
+    db = Database(DbSettings(RISO_DB_URL=pg_url, postgres_async_driver=driver))
+    try:
+        async with db.engine.connect() as connection:
+            pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+
+            def terminate() -> None:
+                with psycopg.connect(pg_url, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+            async def kill_soon() -> None:
+                await anyio.sleep(0.3)
+                await anyio.to_thread.run_sync(terminate)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(kill_soon)
+                with pytest.raises(exc.OperationalError) as info:
+                    await connection.execute(text("SELECT pg_sleep(3)"))
+            assert info.value.connection_invalidated
+        # leaving the block rolled back and returned it without an error; the pool
+        # opens a new connection
+        async with db.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("severity", "sqlstate", "ends"),
+    [
+        ("FATAL", "57P01", True),  # pg_terminate_backend, a server shutdown
+        ("PANIC", "XX000", True),
+        ("ERROR", "08006", True),  # connection failure
+        ("ERROR", "57014", False),  # statement canceled: the connection goes on
+        ("ERROR", "40001", False),
+        ("ERROR", "22012", False),
+    ],
+)
+def test_which_asyncpg_errors_end_the_connection(severity: str, sqlstate: str, ends: bool) -> None:
+    """The server's FATAL error can reach asyncpg before the socket's close does: the
+    connection still looks open, and the rollback after it failed with
+    InternalClientError (found by the system fault test). Such errors discard it."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    from riso_db._asyncpg import ends_the_connection
+
+    error = asyncpg.PostgresError.new({"S": severity, "V": severity, "C": sqlstate, "M": "x"})
+    assert ends_the_connection(error) is ends
+    facade = RuntimeError("the DBAPI facade's error")  # as SQLAlchemy raises it, from error
+    facade.__cause__ = error
+    assert ends_the_connection(facade) is ends
+    busy = asyncpg.exceptions.InternalClientError("another operation is in progress")
+    assert ends_the_connection(busy)

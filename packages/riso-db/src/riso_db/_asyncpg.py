@@ -62,6 +62,26 @@ _BY_CLASS: dict[str, type[sa_exc.DBAPIError]] = {
 }
 
 
+def ends_the_connection(error: BaseException) -> bool:
+    """Whether asyncpg's ``error`` (or the facade's it caused) leaves no usable connection.
+
+    A ``FATAL`` or ``PANIC`` error (``pg_terminate_backend``, a server shutdown)
+    is followed by the server closing the socket: until asyncpg has read that,
+    the connection looks open, and the next statement on it (the rollback)
+    fails with ``InternalClientError`` ("another operation is in progress").
+    psycopg marks such a connection broken at once; so does this.
+    """
+    import asyncpg  # type: ignore[import-untyped]
+
+    for candidate in (error, error.__cause__):  # asyncpg's own, or the one it caused
+        if isinstance(candidate, asyncpg.exceptions.InternalClientError):
+            return True  # the protocol is mid-operation: its state is unknown
+        if isinstance(candidate, asyncpg.PostgresError):
+            fatal = getattr(candidate, "severity", None) in {"FATAL", "PANIC"}
+            return fatal or str(getattr(candidate, "sqlstate", "") or "").startswith("08")
+    return False
+
+
 def exception_class(sqlstate: str | None) -> type[sa_exc.DBAPIError] | None:
     """SQLAlchemy's exception class for a PostgreSQL SQLSTATE, as under psycopg."""
     if not sqlstate:
@@ -87,14 +107,21 @@ def install(engine: Engine) -> None:
     def _translate(context: ExceptionContext) -> BaseException | None:
         error = context.original_exception
         if isinstance(error, dbapi.Error):
+            if ends_the_connection(error):
+                context.is_disconnect = True
+                return sa_exc.OperationalError(
+                    context.statement,
+                    context.parameters,
+                    error,
+                    hide_parameters=engine.hide_parameters,
+                    connection_invalidated=True,
+                )
             wrapped = context.sqlalchemy_exception
             if wrapped is None or type(wrapped) is not sa_exc.DBAPIError:
                 return None  # already a specific class (integrity, syntax, interface)
             found = exception_class(getattr(error, "sqlstate", None))
             if found is None:
                 return None
-            if found is sa_exc.OperationalError and str(error.sqlstate).startswith("08"):
-                context.is_disconnect = True
             return found(
                 context.statement,
                 context.parameters,

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from riso_db import _observers, _watchdog
-from riso_db._asyncpg import exception_class
+from riso_db._asyncpg import ends_the_connection, exception_class
 from riso_db._compat import asyncpg_dbapi_error, greenlet_spawn
 
 if TYPE_CHECKING:
@@ -197,7 +197,11 @@ def _translated(
     closed = bool(
         driver is None or (driver.is_closed() if dialect.driver == "asyncpg" else driver.closed)
     )
-    if closed or isinstance(error, OSError | TimeoutError):
+    if (
+        closed
+        or isinstance(error, OSError | TimeoutError)
+        or (dialect.driver == "asyncpg" and ends_the_connection(error))
+    ):
         return sa_exc.OperationalError(sql, None, error, connection_invalidated=True), True
     if dialect.driver == "asyncpg":
         import asyncpg  # type: ignore[import-untyped]
