@@ -53,8 +53,16 @@ def _invoke(folder: Path, *args: str, given: str = "") -> tuple[int, str]:
 
 def _make(app: FastAPI, email: str, superuser: bool = False) -> int:
     runtime = riso_auth.runtime(app)
-    user = blocking(lambda: runtime.create_user(email, PASSWORD, is_superuser=superuser))
-    return user.id
+
+    async def make() -> int:
+        try:
+            return (await runtime.create_user(email, PASSWORD, is_superuser=superuser)).id
+        finally:
+            # on the loop that opened them, as the CLI does: an asyncpg or aiomysql
+            # connection cannot be closed from the CLI's loop once this one has ended
+            await runtime.database.dispose()
+
+    return blocking(make)
 
 
 def test_users_commands(cli_app: tuple[Path, FastAPI]) -> None:
