@@ -106,38 +106,25 @@ def install(engine: Engine) -> None:
     @event.listens_for(engine, "handle_error")
     def _translate(context: ExceptionContext) -> BaseException | None:
         error = context.original_exception
-        if isinstance(error, dbapi.Error):
-            if ends_the_connection(error):
-                context.is_disconnect = True
-                return sa_exc.OperationalError(
-                    context.statement,
-                    context.parameters,
-                    error,
-                    hide_parameters=engine.hide_parameters,
-                    connection_invalidated=True,
-                )
-            wrapped = context.sqlalchemy_exception
-            if wrapped is None or type(wrapped) is not sa_exc.DBAPIError:
-                return None  # already a specific class (integrity, syntax, interface)
-            found = exception_class(getattr(error, "sqlstate", None))
-            if found is None:
-                return None
-            return found(
-                context.statement,
-                context.parameters,
-                error,
-                hide_parameters=engine.hide_parameters,
-                connection_invalidated=context.is_disconnect,
-            )
-        if isinstance(error, OSError | TimeoutError):
-            # command_timeout passed (a silent server) or the socket failed: the
-            # connection is in an unknown state, so it is discarded
+        from_driver = isinstance(error, dbapi.Error)
+        found: type[sa_exc.DBAPIError] | None
+        if isinstance(error, OSError | TimeoutError) or (
+            from_driver and ends_the_connection(error)
+        ):
+            # command_timeout passed (a silent server), the socket failed or the server
+            # ended the session: the connection's state is unknown, so it is discarded
             context.is_disconnect = True
-            return sa_exc.OperationalError(
-                context.statement,
-                context.parameters,
-                error,
-                hide_parameters=engine.hide_parameters,
-                connection_invalidated=True,
-            )
-        return None
+            found = sa_exc.OperationalError
+        elif from_driver and type(context.sqlalchemy_exception) is sa_exc.DBAPIError:
+            found = exception_class(getattr(error, "sqlstate", None))
+        else:
+            return None  # not a driver's failure, or already a specific class
+        if found is None:
+            return None
+        return found(
+            context.statement,
+            context.parameters,
+            error,
+            hide_parameters=engine.hide_parameters,
+            connection_invalidated=context.is_disconnect,
+        )
