@@ -7,7 +7,8 @@ logins each), so a token comes back only after all the others have been
 used, i.e. seconds later: riso's revocation cache (1 s by default) never
 answers, as with many real users. The single-token case is measured too.
 
-Variants, one uvicorn worker each (uvloop, httptools, no uvicorn access log),
+Variants, one uvicorn worker each (uvloop, httptools, no uvicorn access log;
+riso's under ``riso serve``, the command riso ships, with its bounded protocol),
 all serving at once, pinned to CPU 0; the load generator runs on CPU 1:
 
 * ``bare``        FastAPI, no auth, no database (the ceiling)
@@ -49,6 +50,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -206,9 +208,19 @@ def server_env(variant: Variant, url: str) -> dict[str, str]:
 
 
 def server_process(module: str, env: dict[str, str], logs: Path) -> ServerProcess:
-    """uvicorn serving ``auth_real_apps.<module>:app`` on CPU 0; ``with`` starts and stops it."""
+    """``auth_real_apps.<module>:app`` served on CPU 0; ``with`` starts and stops it.
+
+    riso's apps run under ``riso serve``, the command riso ships (its bounded
+    httptools protocol, uvloop); the others under uvicorn with uvloop and httptools.
+    """
+    target = f"auth_real_apps.{module}:app"
+    if module == "riso_app":
+        argv = [str(Path(sys.executable).with_name("riso")), "--app", target, "serve"]
+        argv += ["--host", "{host}", "--port", "{port}", "--log-level", "warning"]
+    else:
+        argv = uvicorn_argv(target)
     return ServerProcess(
-        pinned(uvicorn_argv(f"auth_real_apps.{module}:app"), SERVER_CPU),
+        pinned(argv, SERVER_CPU),
         cwd=HERE,
         env=clean_environ(os.environ, **env, PYTHONPATH=str(HERE)),
         ready_path="/openapi.json",
@@ -358,6 +370,17 @@ def report(
         base = col("template", e, "cpu_ms")
         cells = [ratio_text(col(n, e, "cpu_ms"), base) for n in names]
         print(f"| {ENDPOINT_LABELS[e]} | {med(base):.2f} | " + " | ".join(cells) + " |")
+    print("\n## per round: req/s (server CPU ms per request)\n")
+    shown = [v.name for v in variants if v.family != "bare"]
+    print("| endpoint | round | " + " | ".join(shown) + " |")
+    print("|---|---|" + "---|" * len(shown))
+    for e in endpoints:
+        for i in range(max(len(samples.get((n, e), [])) for n in shown)):
+            cells = []
+            for n in shown:
+                rows = samples.get((n, e), [])
+                cells.append(f"{rows[i].rps:.0f} ({rows[i].cpu_ms:.2f})" if i < len(rows) else "-")
+            print(f"| {ENDPOINT_LABELS[e]} | {i + 1} | " + " | ".join(cells) + " |")
 
 
 # --------------------------------------------------------------------------- profile
