@@ -54,6 +54,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -383,6 +384,64 @@ def report(
             print(f"| {ENDPOINT_LABELS[e]} | {i + 1} | " + " | ".join(cells) + " |")
 
 
+def paired_on_one_core(
+    servers: dict[str, ServerProcess],
+    variants: list[Variant],
+    endpoints: list[str],
+    files: dict[tuple[str, bool], Path],
+    args: argparse.Namespace,
+) -> None:
+    """The template and one riso variant loaded at the same time, both servers on CPU 0.
+
+    The sequential rounds divide figures taken seconds apart, and this host's
+    speed drifts by tens of percent in seconds. Here both servers share the
+    core through the same seconds, so a drift slows both alike; the figure is
+    the template's CPU per request over the subject's (how many of the
+    subject's requests one core serves per template request). req/s under
+    sharing is not compared: the kernel shares the core per thread, and the
+    template has a threadpool.
+    """
+    template = next((v for v in variants if v.name == "template"), None)
+    subjects = [v for v in variants if v.family == "riso" and not v.single_token]
+    if template is None or not subjects:
+        return
+    costs: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        for e in endpoints:
+            for subject in subjects:
+                pair = (template, subject)
+                before = [cpu_seconds(servers[v.name].proc.pid) for v in pair]
+                with ThreadPoolExecutor(2) as pool:
+                    runs = [
+                        pool.submit(
+                            wrk_once,
+                            servers[v.name],
+                            v,
+                            e,
+                            files[(v.family, v.single_token)],
+                            args.duration,
+                            args.connections,
+                        )
+                        for v in pair
+                    ]
+                    results = [r.result() for r in runs]
+                after = [cpu_seconds(servers[v.name].proc.pid) for v in pair]
+                per_request = [
+                    (b - a) / max(r.requests, 1)
+                    for a, b, r in zip(before, after, results, strict=True)
+                ]
+                costs.setdefault((subject.name, e), []).append(per_request[0] / per_request[1])
+    print(f"\n## paired on one core: template CPU per request / riso's ({args.rounds} rounds)\n")
+    print("| endpoint | " + " | ".join(s.name for s in subjects) + " |")
+    print("|---|" + "---|" * len(subjects))
+    for e in endpoints:
+        cells = []
+        for subject in subjects:
+            values = costs[(subject.name, e)]
+            cells.append(f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]")
+        print(f"| {ENDPOINT_LABELS[e]} | " + " | ".join(cells) + " |")
+
+
 # --------------------------------------------------------------------------- profile
 
 #: inclusive buckets: a sample counts when any frame of its stack contains one of the strings
@@ -521,6 +580,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     parser.add_argument("--profile", type=float, default=0, help="seconds of py-spy per endpoint")
     parser.add_argument("--profile-variant", default="riso off")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="then load the template and each riso variant at once (CPU per request ratio)",
+    )
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     return parser.parse_args()
 
@@ -622,6 +686,8 @@ def main() -> None:
         load_end = os.getloadavg()
         stats.finish()
         report(samples, variants, endpoints)
+        if args.paired:
+            paired_on_one_core(servers, variants, endpoints, files, args)
         for v in variants:  # what the server said about failed requests
             if any(s.errors for e in endpoints for s in samples.get((v.name, e), [])):
                 logs = folder / f"{v.name.replace(' ', '_')}.log"
