@@ -32,7 +32,7 @@ from riso._include import include
 from riso._registry import FeatureInfo, Registry, extension, registry
 from riso._settings import CoreSettings, Settings
 
-__version__ = "0.1.5"
+__version__ = "0.1.6"
 
 __all__ = [
     "REQUEST_AUTHENTICATOR",

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from riso import _discovery, _docs, _errors, _excepthook, _lifespan
 from riso._body_limit import BodyLimitMiddleware
+from riso._compat_routing import FeatureRoutes
 from riso._exceptions import (
     AppStateError,
     DisabledRequirementError,
@@ -218,10 +219,9 @@ def _apply(app: FastAPI, registry: Registry) -> None:
     # a 413 gets the request id, the access log line and the metrics.
     _wrap_outer(app, [*staged["outer"], body_limit])
 
-    for info in active:
-        assert info.feature is not None
-        for router in info.feature.routers:
-            app.include_router(router)
+    routers = [router for info in active if info.feature for router in info.feature.routers]
+    if routers:  # one router, which the app's own requests skip at once
+        app.include_router(FeatureRoutes(routers))
 
     composed = _lifespan.compose(registry, app.router.lifespan_context)
     app.router.lifespan_context = composed  # type: ignore[assignment]
