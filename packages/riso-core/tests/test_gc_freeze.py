@@ -66,3 +66,42 @@ def test_garbage_of_startup_is_collected_before_the_freeze() -> None:
         gc.enable()
     assert garbage() is None  # collected, not frozen
     assert not _gc.freeze_startup_objects()  # once
+
+
+@pytest.fixture
+def thresholds() -> Iterator[None]:
+    saved = gc.get_threshold()
+    gc.set_threshold(700, *saved[1:])  # CPython's default young threshold
+    yield
+    gc.set_threshold(*saved)
+
+
+@pytest.mark.usefixtures("thresholds")
+@pytest.mark.parametrize(
+    ("setting", "before", "after"),
+    [
+        (None, 700, 10_000),  # the default
+        ("20000", 700, 20_000),
+        ("0", 700, 700),  # off
+        (None, 50_000, 50_000),  # the app chose a higher one
+        (None, 0, 0),  # the app turned automatic collection off
+    ],
+)
+async def test_startup_raises_the_young_threshold(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, before: int, after: int
+) -> None:
+    if setting is not None:
+        monkeypatch.setenv("RISO_GC_YOUNG_THRESHOLD", setting)
+    gc.set_threshold(before, *gc.get_threshold()[1:])
+    await _start_and_stop()
+    assert gc.get_threshold()[0] == after
+
+
+@pytest.mark.usefixtures("thresholds")
+def test_a_disabled_collector_keeps_its_threshold() -> None:
+    gc.disable()
+    try:
+        assert not _gc.raise_young_threshold(10_000)
+    finally:
+        gc.enable()
+    assert gc.get_threshold()[0] == 700

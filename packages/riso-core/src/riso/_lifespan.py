@@ -28,6 +28,7 @@ def compose(registry: Registry, app_lifespan: AppLifespan) -> AppLifespan:
             # before any feature starts: the collection blocks the loop, and a
             # feature's monitor (riso-health's loop lag) would report it as lag
             _gc.freeze_startup_objects()
+        _gc.raise_young_threshold(registry.core.gc_young_threshold)
         try:
             async with AsyncExitStack() as stack:
                 for info in registry.active:

@@ -88,6 +88,11 @@ class CoreSettings(Settings):
     #: collector's full collections (``gc.freeze()``, once per process): cheaper
     #: collections and a lower p99 under load
     gc_freeze: bool = True
+    #: as the app starts, let the collector's young generation hold this many new
+    #: container objects before a collection (CPython's default is 700: a web request
+    #: allocates more, so several collections ran per request); 0, or an app that
+    #: chose a threshold of its own or disabled the collector, leaves it alone
+    gc_young_threshold: int = Field(default=10_000, ge=0)
 
     @field_validator("trusted_proxies")
     @classmethod
