@@ -127,7 +127,7 @@ def _system_checks(ctx: riso.CheckContext) -> Iterable[riso.CheckMessage]:
 
 feature: riso.Feature[AuthSettings] = riso.Feature(
     name="auth",
-    core=">=0.1.5,<0.2",
+    core=">=0.1.6,<0.2",
     settings=AuthSettings,
     requires=("db",),
     routers=[router, account_router, admin_router],

@@ -39,7 +39,7 @@ async def _lifespan(app: FastAPI, settings: DbSettings) -> AsyncIterator[Mapping
 
 feature: riso.Feature[DbSettings] = riso.Feature(
     name="db",
-    core=">=0.1.5,<0.2",
+    core=">=0.1.6,<0.2",
     settings=DbSettings,
     lifespan=_lifespan,
     on_include=_on_include,

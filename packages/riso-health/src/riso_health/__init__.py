@@ -16,7 +16,7 @@ from riso_health._runner import CheckResult, HealthState, Report, state
 from riso_health._sanitize import sanitize_text
 from riso_health._settings import DetailsMode, HealthSettings
 
-__version__ = "0.1.4"
+__version__ = "0.1.5"
 
 __all__ = [
     "MEDIA_TYPE",

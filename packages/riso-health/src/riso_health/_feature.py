@@ -85,7 +85,7 @@ def _auth_active(app: Any) -> bool:
 
 feature: Feature[HealthSettings] = Feature(
     name="health",
-    core=">=0.1.5,<0.2",
+    core=">=0.1.6,<0.2",
     settings=HealthSettings,
     routers=[router],
     lifespan=_lifespan,

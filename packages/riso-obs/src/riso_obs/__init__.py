@@ -14,7 +14,7 @@ from riso_obs._request_id import is_valid_request_id, new_request_id
 from riso_obs._settings import DEFAULT_EXCLUDE_PATHS, DEFAULT_REDACT, ObsSettings
 from riso_obs._tracing import configure_tracing, reset_tracing
 
-__version__ = "0.1.5"
+__version__ = "0.1.6"
 
 
 def reset() -> None:

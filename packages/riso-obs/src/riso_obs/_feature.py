@@ -85,7 +85,7 @@ async def lifespan(app: FastAPI, settings: ObsSettings) -> AsyncIterator[None]:
 
 feature: riso.Feature[ObsSettings] = riso.Feature(
     name="obs",
-    core=">=0.1.5,<0.2",
+    core=">=0.1.6,<0.2",
     settings=ObsSettings,
     routers=[_metrics.router],
     middleware=[riso.Middleware(ObsMiddleware, "outer")],

@@ -179,7 +179,7 @@ def tasks_keeping_results(app: FastAPI) -> Iterable[str]:
 
 feature: riso.Feature[TasksSettings] = riso.Feature(
     name="tasks",
-    core=">=0.1.5,<0.2",
+    core=">=0.1.6,<0.2",
     settings=TasksSettings,
     lifespan=lifespan,
     on_include=on_include,
