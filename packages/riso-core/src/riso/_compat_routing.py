@@ -2,8 +2,9 @@
 
 ``riso.include(app)`` adds the features' routers before the app declares its
 own routes, so FastAPI tries every riso route (about thirty with riso-auth)
-before each of the app's. From FastAPI 0.12x an included router is kept
-whole and matched route by route with bookkeeping in the scope: that was
+before each of the app's. The FastAPI releases that keep an included router
+whole (0.165, the one locked here) match it route by route with bookkeeping
+in the scope: that was
 about 60 µs per request to every endpoint of the app, several percent of an
 authenticated list request (``bench/auth_real.py``).
 
@@ -51,17 +52,12 @@ class FeatureRoutes(APIRouter):
 
     def __init__(self, routers: Sequence[APIRouter]) -> None:
         super().__init__()
-        self.feature_routers = list(routers)
-        starts: set[str] = set()
         for router in routers:
             self.include_router(router)
-            for route in router.routes:
-                start = path_start(route)
-                if start is None:
-                    starts = {""}  # cannot tell: never skip
-                    break
-                starts.add(start)
-        self.path_starts: tuple[str, ...] = tuple(sorted(starts))
+        starts = [path_start(route) for router in routers for route in router.routes]
+        # a route whose paths cannot be told: "" begins every path, so nothing is skipped
+        known = {"" if start is None else start for start in starts}
+        self.path_starts: tuple[str, ...] = ("",) if "" in known else tuple(sorted(known))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if not get_route_path(scope).startswith(self.path_starts):
